@@ -1,0 +1,35 @@
+# Credence developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help run test unit integration bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP) ## embedded broker + worker + demo traffic; prints deltas (Ctrl-C stops all)
+	$(BIN)/credence run --demo
+
+test: $(STAMP) ## every test: unit, then integration on Tansu and Apache Kafka
+	$(BIN)/python -m pytest
+
+unit: $(STAMP) ## unit tests only (no broker)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP) ## integration tests only
+	$(BIN)/python -m pytest tests/integration
+
+bench: $(STAMP) ## throughput and latency benchmark (prints figures, asserts nothing)
+	$(BIN)/python -m bench.throughput
+
+clean: ## remove the virtualenv, caches and local state
+	rm -rf $(VENV) .cache data .pytest_cache .hypothesis

@@ -1,0 +1,78 @@
+"""Loads ``topics.yaml``: the one place topic names, configs and schemas are declared."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scoring.schema import RecordSchema
+
+#: The four behaviour topics whose events the signal rules consume.
+BEHAVIOUR_TOPICS = ("document-open", "role-login", "rush-delivery", "stale-update")
+DIRECTORY_TOPIC = "customer-directory"
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "topics.yaml"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One declared topic. ``name`` is SPEC's name; the cluster name may carry a prefix."""
+
+    name: str
+    role: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+    key: str
+    value: str
+    schema: RecordSchema | None = None
+
+    @property
+    def compacted(self) -> bool:
+        return self.config.get("cleanup.policy") == "compact"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    topics: dict[str, TopicSpec] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> TopicSpec:
+        return self.topics[name]
+
+    def schema(self, name: str) -> RecordSchema:
+        schema = self.topics[name].schema
+        if schema is None:
+            raise KeyError(f"topic {name} has no input schema")
+        return schema
+
+    @property
+    def inputs(self) -> list[TopicSpec]:
+        return [t for t in self.topics.values() if t.role == "input"]
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
+    """Read and check ``topics.yaml`` (``CREDENCE_TOPICS_FILE`` overrides the path)."""
+    source = Path(path or os.environ.get("CREDENCE_TOPICS_FILE") or DEFAULT_PATH)
+    doc: dict[str, Any] = yaml.safe_load(source.read_text())
+    defaults = doc.get("defaults", {})
+    topics: dict[str, TopicSpec] = {}
+    for name, spec in doc["topics"].items():
+        config = {**defaults.get("config", {}), **spec.get("config", {})}
+        schema = spec.get("schema")
+        topics[name] = TopicSpec(
+            name=name,
+            role=spec["role"],
+            partitions=int(spec.get("partitions", defaults.get("partitions", 1))),
+            replication_factor=int(
+                spec.get("replication_factor", defaults.get("replication_factor", 1))
+            ),
+            config={k: str(v) for k, v in config.items()},
+            key=spec["key"],
+            value=spec["value"],
+            schema=RecordSchema.from_yaml(name, schema) if schema else None,
+        )
+    return Catalog(topics)

@@ -1,0 +1,170 @@
+"""One customer's complete signal state: de-duplication memory, ownership and the
+state of every rule, serialised as one value so that a single changelog record
+carries all of it (a crash can then never record an event without its effect)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import orjson
+
+from scoring.catalog import DIRECTORY_TOPIC
+from scoring.config import RuleConfig
+from scoring.deltas import Owner, SignalDelta
+from scoring.events import Event
+from scoring.rules import Firing
+from scoring.rules.decision_chain import DecisionChain
+from scoring.rules.high_intent import HighIntent
+from scoring.rules.risk import OpportunityWatch
+from scoring.rules.urgency import Urgency
+
+_STATE_VERSION = 1
+
+
+class Outcome(str, enum.Enum):
+    """What became of one input event (also a metric label)."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    INVALID = "invalid"
+
+
+@dataclass
+class Applied:
+    outcome: Outcome
+    deltas: list[SignalDelta] = field(default_factory=list)
+
+
+@dataclass
+class CustomerState:
+    """Everything the signal rules remember about one customer."""
+
+    customer_id: str
+    owner: Owner = field(default_factory=Owner)
+    #: per topic: newest event time seen; that topic's de-duplication horizon trails it
+    max_ts: dict[str, int] = field(default_factory=dict)
+    #: per topic: event_id -> event time, in arrival order. Kept per topic (as SPEC's
+    #: de-duplication is) so that how Kafka interleaves topics cannot change a verdict.
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    high_intent: HighIntent = field(default_factory=HighIntent)
+    decision_chain: DecisionChain = field(default_factory=DecisionChain)
+    urgency: Urgency = field(default_factory=Urgency)
+    opportunities: dict[str, OpportunityWatch] = field(default_factory=dict)
+
+    def apply(self, event: Event, cfg: RuleConfig) -> Applied:
+        """Feed one validated event, in arrival order; return its outcome and deltas."""
+        if event.topic == DIRECTORY_TOPIC:
+            self.owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
+            return Applied(Outcome.ACCEPTED)
+        seen = self.seen.setdefault(event.topic, {})
+        if event.event_id in seen:
+            return Applied(Outcome.DUPLICATE)
+        newest = self.max_ts.get(event.topic)
+        if newest is not None and event.ts < newest - cfg.dedup_horizon_ms:
+            return Applied(Outcome.LATE)
+        self._remember(event.topic, seen, event.event_id, event.ts, cfg)
+        return Applied(Outcome.ACCEPTED, self._run_rules(event, cfg))
+
+    def fire_due(self, now: int, cfg: RuleConfig) -> list[SignalDelta]:
+        """Fire every risk rule of this customer that is due at ``now``."""
+        firings = [
+            firing
+            for opp_id, watch in sorted(self.opportunities.items())
+            if (firing := watch.fire_if_due(opp_id, now, cfg)) is not None
+        ]
+        return [self._delta(f, None, cfg) for f in firings]
+
+    def risk_due_times(self, cfg: RuleConfig) -> Iterator[int]:
+        """When each armed opportunity falls due (for the timer's deadline index)."""
+        for watch in self.opportunities.values():
+            if (due := watch.due_at(cfg)) is not None:
+                yield due
+
+    def clear_owner(self) -> None:
+        """A directory tombstone: the customer no longer has an owner."""
+        self.owner = Owner()
+
+    def _remember(
+        self, topic: str, seen: dict[str, int], event_id: str, ts: int, cfg: RuleConfig
+    ) -> None:
+        seen[event_id] = ts
+        if ts > self.max_ts.get(topic, ts - 1):
+            self.max_ts[topic] = ts
+            horizon = ts - cfg.dedup_horizon_ms
+            while seen:  # arrival order is close to time order: trim from the front
+                oldest = next(iter(seen))
+                if seen[oldest] >= horizon:
+                    break
+                del seen[oldest]
+
+    def _run_rules(self, event: Event, cfg: RuleConfig) -> list[SignalDelta]:
+        firings: list[Firing | None]
+        if event.topic == "document-open":
+            firings = [self.high_intent.accumulate(event, cfg)]
+        elif event.topic == "role-login":
+            firings = [self.decision_chain.accumulate(event, cfg)]
+        elif event.topic == "rush-delivery":
+            firings = [self.urgency.accumulate(event, cfg)]
+        elif event.topic == "stale-update":
+            opp_id = event.get("opportunity_id")
+            watch = self.opportunities.setdefault(opp_id, OpportunityWatch())
+            # the staleness that this update ends is judged before the update counts
+            before = watch.fire_if_due(opp_id, event.ts, cfg)
+            watch.apply(event)
+            firings = [before, watch.fire_if_due(opp_id, event.ts, cfg)]
+        else:
+            raise ValueError(f"not a behaviour topic: {event.topic}")
+        return [self._delta(f, event, cfg) for f in firings if f is not None]
+
+    def _delta(self, firing: Firing, event: Event | None, cfg: RuleConfig) -> SignalDelta:
+        owner = self.owner
+        if event is not None:
+            owner = Owner(
+                event.get("team_id") or owner.team_id,
+                event.get("region") or owner.region,
+                event.get("rep_id") or owner.rep_id,
+            )
+        return SignalDelta(
+            customer_id=self.customer_id,
+            signal=firing.signal,
+            points=firing.points,
+            ts=firing.ts,
+            evidence=firing.evidence,
+            owner=owner,
+            rule_version=cfg.rule_version,
+            opportunity_id=firing.opportunity_id,
+        )
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": _STATE_VERSION,
+                "c": self.customer_id,
+                "o": [self.owner.team_id, self.owner.region, self.owner.rep_id],
+                "m": self.max_ts,
+                "s": self.seen,
+                "hi": self.high_intent.to_json(),
+                "dc": self.decision_chain.to_json(),
+                "u": self.urgency.to_json(),
+                "r": {k: w.to_json() for k, w in self.opportunities.items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "CustomerState":
+        d: dict[str, Any] = orjson.loads(raw)
+        if d.get("v") != _STATE_VERSION:
+            raise ValueError(f"unknown customer state version {d.get('v')!r}")
+        return cls(
+            customer_id=d["c"],
+            owner=Owner(*d["o"]),
+            max_ts=d["m"],
+            seen=d["s"],
+            high_intent=HighIntent.from_json(d["hi"]),
+            decision_chain=DecisionChain.from_json(d["dc"]),
+            urgency=Urgency.from_json(d["u"]),
+            opportunities={k: OpportunityWatch.from_json(w) for k, w in d["r"].items()},
+        )

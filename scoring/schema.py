@@ -1,0 +1,127 @@
+"""Record validation built from the declarative schemas in ``topics.yaml``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import orjson
+
+from scoring.timeutil import TimestampError, parse_ts
+
+#: SPEC: messages over 64 KiB go to dead-letter.
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class InvalidEvent(ValueError):
+    """An input record Credence cannot use; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a record schema, as declared in ``topics.yaml``."""
+
+    name: str
+    type: str
+    required: bool = False
+    max_length: int | None = None
+    min_length: int = 0
+    lower: bool = False
+    minimum: float | None = None
+    exclusive_min: bool = False
+    values: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_yaml(cls, name: str, spec: Mapping[str, Any]) -> "FieldSpec":
+        kind = spec["type"]
+        if kind not in {"string", "number", "timestamp", "enum"}:
+            raise ValueError(f"field {name}: unknown type {kind!r}")
+        return cls(
+            name=name,
+            type=kind,
+            required=bool(spec.get("required", False)),
+            max_length=spec.get("max_length"),
+            min_length=int(spec.get("min_length", 0)),
+            lower=bool(spec.get("lower", False)),
+            minimum=spec.get("min"),
+            exclusive_min=bool(spec.get("exclusive_min", False)),
+            values=frozenset(str(v).lower() for v in spec.get("values", ())),
+        )
+
+    def coerce(self, value: Any) -> Any:
+        """Return the validated, normalised value or raise :class:`InvalidEvent`."""
+        if self.type == "timestamp":
+            try:
+                return parse_ts(value)
+            except TimestampError as exc:
+                raise InvalidEvent("bad_timestamp", f"{self.name}: {exc}") from exc
+        if self.type == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidEvent("wrong_type", f"{self.name}: expected a number")
+            if not math.isfinite(value):
+                raise InvalidEvent("bad_value", f"{self.name}: not finite")
+            if self.minimum is not None and (
+                value < self.minimum or (self.exclusive_min and value == self.minimum)
+            ):
+                bound = ">" if self.exclusive_min else ">="
+                raise InvalidEvent("bad_value", f"{self.name}: must be {bound} {self.minimum}")
+            return value
+        if not isinstance(value, str):
+            raise InvalidEvent("wrong_type", f"{self.name}: expected a string")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise InvalidEvent(
+                "field_too_long", f"{self.name}: {len(value)} chars > {self.max_length}"
+            )
+        if len(value.strip()) < self.min_length:
+            raise InvalidEvent("bad_value", f"{self.name}: empty")
+        if self.type == "enum":
+            folded = value.lower()
+            if folded not in self.values:
+                raise InvalidEvent(
+                    "bad_value", f"{self.name}: {value!r} not one of {sorted(self.values)}"
+                )
+            return folded
+        return value.lower() if self.lower else value
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSchema:
+    """The fields of one topic's JSON value."""
+
+    topic: str
+    fields: tuple[FieldSpec, ...]
+
+    @classmethod
+    def from_yaml(cls, topic: str, spec: Mapping[str, Mapping[str, Any]]) -> "RecordSchema":
+        return cls(topic, tuple(FieldSpec.from_yaml(n, s) for n, s in spec.items()))
+
+    def decode(self, raw: bytes | None) -> dict[str, Any]:
+        """Parse and validate a raw message value; unknown fields are kept as they are.
+
+        Absent optional fields and explicit ``null`` are treated alike (omitted).
+        """
+        if raw is None:
+            raise InvalidEvent("missing_value", "message has no value")
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise InvalidEvent("too_large", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent("invalid_json", str(exc)) from exc
+        if not isinstance(doc, dict):
+            raise InvalidEvent("not_an_object", f"JSON {type(doc).__name__}, expected object")
+        for spec in self.fields:
+            value = doc.get(spec.name)
+            if value is None:
+                if spec.required:
+                    raise InvalidEvent("missing_field", spec.name)
+                doc.pop(spec.name, None)
+                continue
+            doc[spec.name] = spec.coerce(value)
+        return doc

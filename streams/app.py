@@ -1,0 +1,64 @@
+"""Builds the Faust app from the environment's settings, and nothing else.
+
+Topics, tables, agents and timers live in sibling modules that import ``app``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from streams import transport
+from streams.settings import Settings, load_settings
+
+
+def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    from streams.kafka_client import client_options
+
+    ssl_context = client_options(settings).get("ssl_context")
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    return faust.SSLCredentials(ssl_context)
+
+
+def create_app(settings: Settings) -> faust.App:
+    if not settings.bootstrap_servers:
+        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is not set (use `credence run` for the embedded broker)")
+    transport.register(idempotence=settings.producer_idempotence)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    brokers = [f"{transport.SCHEME}://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
+    return faust.App(
+        settings.app_id,
+        broker=brokers,
+        broker_credentials=_credentials(settings),
+        store="rocksdb://",
+        datadir=settings.data_dir,
+        processing_guarantee=settings.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=True,  # Faust's own changelog topics; ours come from topics.yaml
+        topic_partitions=6,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.session_timeout_seconds / 5,
+        table_standby_replicas=0,
+        autodiscover=False,
+        loghandlers=[],
+    )
+
+
+settings = load_settings()
+app = create_app(settings)

@@ -1,0 +1,185 @@
+"""``credence``: run, broker, worker, replay, topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from scoring.timeutil import TimestampError, parse_ts
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from streams.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        sys.exit(f"credence: bad setting: {exc}")
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from scoring.catalog import load_catalog
+    from streams.topic_admin import apply_topics, check_topics
+
+    settings, catalog = _settings(), load_catalog()
+    if not settings.bootstrap_servers:
+        sys.exit("credence: KAFKA_BOOTSTRAP_SERVERS is not set")
+    if args.action == "apply":
+        created = asyncio.run(apply_topics(settings, catalog))
+        print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+        return 0
+    drift = asyncio.run(check_topics(settings, catalog))
+    for problem in drift:
+        print(f"drift: {problem}")
+    print("topics match topics.yaml" if not drift else f"{len(drift)} difference(s)")
+    return 1 if drift else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from scoring.catalog import load_catalog
+    from scoring.replay import read_log, replay, write_deltas
+
+    settings = _settings()
+    try:
+        now = parse_ts(int(args.now) if args.now and args.now.isdigit() else args.now) if args.now else None
+    except TimestampError as exc:
+        sys.exit(f"credence replay: --now: {exc}")
+    with open(args.log, "rb") as log:
+        result = replay(read_log(log), load_catalog(), settings.rules, now=now)
+    write_deltas(result.deltas, sys.stdout.buffer, time.time_ns() // 1_000_000)
+    sys.stdout.flush()
+    for record, error in result.invalid:
+        print(f"dead-letter: {record.topic}: {error.reason}: {error.detail}", file=sys.stderr)
+    print(f"outcomes: {result.outcomes}, deltas: {len(result.deltas)}", file=sys.stderr)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from streams import signal_agent  # noqa: F401  (registers agents, tables, timers)
+    from streams.app import app
+
+    level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
+    sys.argv = [sys.argv[0], "worker", "--loglevel", level]
+    app.main()
+    return 0
+
+
+def _start_embedded(stack: ExitStack) -> str:
+    from scoring.catalog import load_catalog
+    from streams.embedded_broker import EmbeddedBroker
+    from streams.topic_admin import apply_topics
+
+    broker = stack.enter_context(EmbeddedBroker())
+    settings = _settings().with_bootstrap(broker.bootstrap)
+    asyncio.run(apply_topics(settings, load_catalog()))
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
+    # Tansu holds the first group join for half the session timeout
+    os.environ.setdefault("CREDENCE_SESSION_TIMEOUT_SECONDS", "4")
+    # Tansu keeps nothing after it stops: local table state must not outlive it.
+    base = Path(os.environ.get("CREDENCE_DATA_DIR", "./data"))
+    os.environ["CREDENCE_DATA_DIR"] = str(base / f"embedded-{broker.instance_id}")
+    return broker.bootstrap
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so that everything started is stopped on the way out."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _wait_forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    _interrupt_on_sigterm()
+    with ExitStack() as stack:
+        bootstrap = _start_embedded(stack)
+        print(f"embedded broker (Tansu) at {bootstrap}; topics applied. Ctrl-C stops it.", flush=True)
+        print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}", flush=True)
+        try:
+            _wait_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _interrupt_on_sigterm()
+    with ExitStack() as stack:
+        if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            print(f"starting embedded broker at {_start_embedded(stack)}", flush=True)
+        settings = _settings()
+        from streams.embedded_broker import die_with_parent
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], preexec_fn=die_with_parent
+        )
+        stack.callback(_stop_process, worker)
+        print(f"worker started (pid {worker.pid}); web and /metrics on http://{settings.web_host}:{settings.web_port}", flush=True)
+        try:
+            if args.demo:
+                asyncio.run(_demo(settings))
+            else:
+                worker.wait()
+        except KeyboardInterrupt:
+            print("stopping...", flush=True)
+    return 0
+
+
+async def _demo(settings) -> None:  # type: ignore[no-untyped-def]
+    from streams.demo import print_outputs, produce_demo
+
+    def now_ms() -> int:
+        return time.time_ns() // 1_000_000
+
+    await asyncio.gather(produce_demo(settings, now_ms), print_outputs(settings))
+
+
+def _stop_process(proc: subprocess.Popen[bytes], deadline_s: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(deadline_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credence", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="broker (embedded unless KAFKA_BOOTSTRAP_SERVERS) + worker")
+    run.add_argument("--demo", action="store_true", help="feed synthetic traffic and print deltas")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("broker", help="only the embedded broker").set_defaults(func=cmd_broker)
+    sub.add_parser("worker", help="a Faust worker against KAFKA_BOOTSTRAP_SERVERS").set_defaults(func=cmd_worker)
+    rep = sub.add_parser("replay", help="run the scoring core offline over a JSONL event log")
+    rep.add_argument("log", help="one {topic, key, value} JSON object per line")
+    rep.add_argument("--now", help="clock at the end of input (ISO-8601 with offset, or epoch ms)")
+    rep.set_defaults(func=cmd_replay)
+    topics = sub.add_parser("topics", help="create or check the topics of topics.yaml")
+    topics.add_argument("action", choices=["apply", "check"])
+    topics.set_defaults(func=cmd_topics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

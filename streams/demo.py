@@ -1,0 +1,116 @@
+"""Synthetic demo traffic: several teams' customers walking through every rule,
+plus a few malformed records, and a console printer for what comes out."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from typing import Any, AsyncIterator, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.kafka_client import client_options
+from streams.settings import Settings
+
+HOUR_MS = 3_600_000
+TEAMS = [("team-north", "north"), ("team-east", "east"), ("team-south", "south")]
+
+
+def directory_record(n: int) -> tuple[str, str, Any]:
+    team, region = TEAMS[n % len(TEAMS)]
+    cid = f"cust-{n:04d}"
+    return "customer-directory", cid, {
+        "customer_id": cid, "team_id": team, "region": region, "rep_id": f"rep-{n % 7}"
+    }
+
+
+def customer_story(n: int, now: int, rng: random.Random) -> list[tuple[str, str, Any]]:
+    """``(topic, key, value)`` records that make customer ``n`` fire all four signals.
+
+    The customer's directory record is not among them: Kafka orders records per
+    partition, not across topics, so the demo publishes ownership a story ahead.
+    """
+    cid = f"cust-{n:04d}"
+    ip = f"203.0.113.{n % 250 + 1}"
+    seq = itertools.count()
+
+    def ev(topic: str, ts: int, **fields: Any) -> tuple[str, str, Any]:
+        value = {"event_id": f"{cid}-{topic}-{next(seq)}", "ts": ts, "customer_id": cid, "ip": ip}
+        return topic, cid, {**value, **fields}
+
+    t = now - 5 * 60_000
+    records = [
+        ev("document-open", t + i * 60_000, document_type="Quote", document_id=f"q-{n}",
+           dwell_seconds=rng.randint(121, 900), opportunity_id=f"opp-{n}")
+        for i in range(3)
+    ]
+    records += [
+        ev("role-login", t + i * 30_000, user_id=f"u-{n}-{role}", role=role)
+        for i, role in enumerate(("procurement", "Technical", "legal"))
+    ]
+    records.append(ev("rush-delivery", now, contract_id=f"CT-{n:05d}", note="need it by Friday"))
+    records.append(ev("stale-update", now - 49 * HOUR_MS, opportunity_id=f"opp-{n}", kind="progress"))
+    records.append(ev("stale-update", now, opportunity_id=f"opp-{n}", kind="communication", outcome="reconsider"))
+    records.append(("role-login", cid, '{"event_id": "broken'))  # malformed JSON: dead-letter
+    records.append(("document-open", cid, {"event_id": f"{cid}-naive", "ts": "2026-11-26T10:00:00", "customer_id": cid}))
+    return records
+
+
+async def produce_demo(
+    settings: Settings, now_ms: Callable[[], int], customers: int = 6, interval_s: float = 3.0
+) -> None:
+    """Publish ``customers`` stories at once, then one every ``interval_s`` seconds."""
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
+    await producer.start()
+    rng = random.Random(7)
+    try:
+        for n in range(customers):
+            await _send(producer, settings, directory_record(n))
+        for n in itertools.count():
+            for record in [directory_record(n + customers), *customer_story(n, now_ms(), rng)]:
+                await _send(producer, settings, record)
+            await producer.flush()
+            await asyncio.sleep(0.2 if n < customers else interval_s)
+    finally:
+        await producer.stop()
+
+
+async def _send(producer: AIOKafkaProducer, settings: Settings, record: tuple[str, str, Any]) -> None:
+    topic, key, value = record
+    raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    await producer.send(settings.topic_prefix + topic, raw, key=key.encode())
+
+
+
+async def tail(settings: Settings, topics: list[str]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    consumer = AIOKafkaConsumer(
+        *(settings.topic_prefix + t for t in topics),
+        **client_options(settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        async for msg in consumer:
+            yield msg.topic[len(settings.topic_prefix):], orjson.loads(msg.value)
+    finally:
+        await consumer.stop()
+
+
+def describe(topic: str, record: dict[str, Any]) -> str:
+    if topic == "signal-deltas":
+        return (
+            f"{record['points']:+3d} {record['signal']:<15} customer={record['customer_id']} "
+            f"team={record['team_id']} region={record['region']} at {record['ts']} "
+            f"evidence={[e['event_id'] for e in record['evidence']]}"
+        )
+    return f"dead-letter  {record['reason']:<15} from {record['topic']}: {record['detail']}"
+
+
+async def print_outputs(settings: Settings) -> None:
+    async for topic, record in tail(settings, ["signal-deltas", "dead-letter"]):
+        print(describe(topic, record), flush=True)
+

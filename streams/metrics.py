@@ -1,0 +1,45 @@
+"""Prometheus metrics, served on the worker's web port at ``/metrics``.
+
+Label sets are bounded: topics, outcomes, signals, reasons, partitions, teams;
+never customer or event ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+EVENTS = Counter(
+    "credence_input_events_total",
+    "Input records by topic and outcome (accepted, invalid, duplicate, late).",
+    ["topic", "outcome"],
+)
+DELTAS = Counter("credence_signal_deltas_total", "Signal deltas emitted, by signal.", ["signal"])
+DEAD_LETTERS = Counter(
+    "credence_dead_letters_total", "Records sent to dead-letter, by reason.", ["topic", "reason"]
+)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+DELTA_LATENCY = Histogram(
+    "credence_event_to_delta_seconds",
+    "From the completing event to its delta's send, by clock: 'ingest' (broker "
+    "timestamp of the record) or 'event' (the event's own ts).",
+    ["clock"],
+    buckets=_LATENCY_BUCKETS,
+)
+BATCH_SECONDS = Histogram(
+    "credence_batch_processing_seconds",
+    "Time to process one batch of input records, including delta acks and state writes.",
+    buckets=_LATENCY_BUCKETS,
+)
+RISK_INDEX_SIZE = Gauge(
+    "credence_risk_deadlines", "Armed risk deadlines held in this worker's timer index."
+)
+CONSUMER_LAG = Gauge(
+    "credence_consumer_lag_records",
+    "Records between the committed position and the end of the partition.",
+    ["topic", "partition"],
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition and its content type (aiohttp wants the charset apart)."""
+    return generate_latest(), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")

@@ -1,0 +1,145 @@
+"""All runtime settings, read from the environment in one place.
+
+``KAFKA_BOOTSTRAP_SERVERS`` keeps SPEC's name; everything else carries the
+``CREDENCE_`` prefix. A bad value fails at start with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scoring.config import RuleConfig
+
+PREFIX = "CREDENCE_"
+_SECRET = re.compile(r"password|secret|token", re.I)
+
+
+class SettingsError(ValueError):
+    """A setting from the environment has a value Credence cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Kafka bootstrap servers; empty means "start the embedded broker"
+    bootstrap_servers: str = ""
+    #: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    #: prepended to every topic name of topics.yaml on the cluster
+    topic_prefix: str = ""
+    #: Faust app id, also the consumer group
+    app_id: str = "credence"
+    data_dir: str = "./data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    time_zone: str = "Asia/Shanghai"
+    #: consumer group session timeout: how fast a dead worker's partitions move on.
+    #: The embedded broker also waits half of it before the first group join.
+    session_timeout_seconds: float = 10.0
+    #: how often the risk timer looks for stale opportunities (seconds)
+    risk_tick_seconds: float = 1.0
+    #: how long a batch may wait for more events before it is processed (seconds)
+    batch_within_seconds: float = 0.02
+    batch_max_events: int = 500
+    #: idempotent producer; off on the embedded broker, which rejects it
+    producer_idempotence: bool = False
+    processing_guarantee: str = "at_least_once"
+    log_level: str = "WARNING"
+    rules: RuleConfig = RuleConfig()
+
+    def masked(self) -> dict[str, Any]:
+        """Settings for logging, secrets replaced by ``***``."""
+        return {
+            f.name: "***" if _SECRET.search(f.name) and getattr(self, f.name) else getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "rules"
+        }
+
+    def with_bootstrap(self, servers: str) -> "Settings":
+        return replace(self, bootstrap_servers=servers)
+
+
+_ENUMS = {
+    "security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
+    "sasl_mechanism": {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+    "processing_guarantee": {"at_least_once", "exactly_once"},
+    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+}
+
+
+def env_name(field_name: str) -> str:
+    return "KAFKA_BOOTSTRAP_SERVERS" if field_name == "bootstrap_servers" else PREFIX + field_name.upper()
+
+
+def _convert(name: str, raw: str, default: Any, allow_negative: bool = False) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError("expected true or false")
+            return raw.lower() in {"1", "true", "yes"}
+        if isinstance(default, int):
+            value: Any = int(raw)
+        elif isinstance(default, float):
+            value = float(raw)
+        else:
+            value = raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: {exc}") from exc
+    if isinstance(value, (int, float)) and value < 0 and not allow_negative:
+        raise SettingsError(f"{name}={raw!r}: must not be negative")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from the environment; raises :class:`SettingsError`."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "rules":
+            continue
+        name = env_name(f.name)
+        if name in env:
+            values[f.name] = _convert(name, env[name].strip(), f.default)
+    rule_values: dict[str, Any] = {}
+    for f in fields(RuleConfig):
+        name = f"{PREFIX}RULE_{f.name.upper()}"
+        if name in env and not isinstance(f.default, tuple):
+            rule_values[f.name] = _convert(
+                name, env[name].strip(), f.default, allow_negative=f.name.endswith("points")
+            )
+    if rule_values:
+        values["rules"] = RuleConfig(**rule_values)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    for field_name, allowed in _ENUMS.items():
+        if getattr(s, field_name) not in allowed:
+            raise SettingsError(
+                f"{env_name(field_name)}={getattr(s, field_name)!r}: expected one of {sorted(allowed)}"
+            )
+    if s.session_timeout_seconds < 3:
+        raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 3 seconds")
+    if not 0 < s.web_port < 65536:
+        raise SettingsError(f"{env_name('web_port')}={s.web_port}: not a TCP port")
+    try:
+        ZoneInfo(s.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"{env_name('time_zone')}={s.time_zone!r}: unknown time zone") from exc
+    if s.rules.urgency_contract_pattern:
+        try:
+            re.compile(s.rules.urgency_contract_pattern)
+        except re.error as exc:
+            raise SettingsError(f"{PREFIX}RULE_URGENCY_CONTRACT_PATTERN: {exc}") from exc
+    if Path(s.data_dir).exists() and not Path(s.data_dir).is_dir():
+        raise SettingsError(f"{env_name('data_dir')}={s.data_dir!r}: not a directory")

@@ -1,0 +1,79 @@
+"""``credence topics apply|check``: make the cluster match ``topics.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from scoring.catalog import Catalog, TopicSpec
+from streams.kafka_client import client_options
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Drift:
+    topic: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.problem}"
+
+
+def cluster_name(settings: Settings, spec: TopicSpec) -> str:
+    return settings.topic_prefix + spec.name
+
+
+async def apply_topics(settings: Settings, catalog: Catalog) -> list[str]:
+    """Create every declared topic that is missing; return the names created."""
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="credence-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=cluster_name(settings, spec),
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            for spec in catalog.topics.values()
+            if cluster_name(settings, spec) not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def check_topics(settings: Settings, catalog: Catalog) -> list[Drift]:
+    """Compare the cluster with ``topics.yaml``: missing topics, partitions, configs."""
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="credence-admin")
+    await admin.start()
+    try:
+        names = {cluster_name(settings, s): s for s in catalog.topics.values()}
+        existing = set(await admin.list_topics())
+        drift = [Drift(n, "missing") for n in names if n not in existing]
+        present = [n for n in names if n in existing]
+        if not present:
+            return drift
+        for meta in await admin.describe_topics(present):
+            spec = names[meta["topic"]]
+            partitions = len(meta["partitions"])
+            if partitions != spec.partitions:
+                drift.append(Drift(meta["topic"], f"partitions {partitions} != {spec.partitions}"))
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in present]
+        )
+        for response in responses:
+            for resource in response.resources:
+                _, _, _, name, entries = resource[:5]
+                actual = {entry[0]: entry[1] for entry in entries}
+                for key, wanted in names[name].config.items():
+                    if actual.get(key) != wanted:
+                        drift.append(Drift(name, f"{key}={actual.get(key)!r}, expected {wanted!r}"))
+        return drift
+    finally:
+        await admin.close()

@@ -1,0 +1,200 @@
+"""Credence workers as real subprocesses, for integration tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from scoring.catalog import load_catalog
+from streams.embedded_broker import free_port
+from streams.settings import Settings
+from streams.topic_admin import apply_topics
+
+Record = tuple[str, str | None, Any]  # (topic, key, value: JSON object, raw str, or None)
+
+
+def encode_value(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return value.encode() if isinstance(value, str) else orjson.dumps(value)
+
+
+@dataclass
+class Deployment:
+    """One isolated Credence deployment on a broker: its own topic prefix and group."""
+
+    bootstrap: str
+    workdir: Path
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
+    env_extra: dict[str, str] = field(default_factory=dict)
+    workers: list["Worker"] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(bootstrap_servers=self.bootstrap, topic_prefix=self.prefix)
+
+    def apply_topics(self) -> None:
+        asyncio.run(apply_topics(self.settings, load_catalog()))
+
+    def start_worker(self, name: str = "w1") -> "Worker":
+        worker = Worker(self, name)
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def produce(self, records: Iterable[Record]) -> None:
+        asyncio.run(self._produce(list(records)))
+
+    async def _produce(self, records: list[Record]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2)
+        await producer.start()
+        try:
+            for topic, key, value in records:
+                await producer.send(
+                    self.prefix + topic, encode_value(value), key=key.encode() if key else None
+                )
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    def consume_until(
+        self,
+        topics: list[str],
+        done: Callable[[list[tuple[str, dict[str, Any]]]], bool],
+        deadline_s: float = 90.0,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Read ``topics`` from the start until ``done(records)`` or the deadline."""
+        return asyncio.run(self._consume_until(topics, done, deadline_s))
+
+    async def _consume_until(
+        self,
+        topics: list[str],
+        done: Callable[[list[tuple[str, dict[str, Any]]]], bool],
+        deadline_s: float,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        consumer = AIOKafkaConsumer(
+            *(self.prefix + t for t in topics),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        await consumer.start()
+        records: list[tuple[str, dict[str, Any]]] = []
+        end = time.monotonic() + deadline_s
+        try:
+            while not done(records):
+                if time.monotonic() > end:
+                    raise TimeoutError(f"gave up after {deadline_s}s with {len(records)} records")
+                batch = await consumer.getmany(timeout_ms=200)
+                for messages in batch.values():
+                    for m in messages:
+                        records.append((m.topic[len(self.prefix):], orjson.loads(m.value)))
+            return records
+        finally:
+            await consumer.stop()
+
+
+class Worker:
+    """``credence worker`` in a subprocess, its output in ``<workdir>/<name>.log``."""
+
+    def __init__(self, deployment: Deployment, name: str) -> None:
+        self.deployment = deployment
+        self.name = name
+        self.web_port = free_port()
+        self.log_path = deployment.workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        d = self.deployment
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": d.bootstrap,
+            "CREDENCE_TOPIC_PREFIX": d.prefix,
+            "CREDENCE_APP_ID": f"credence-{d.prefix.rstrip('.')}",
+            "CREDENCE_DATA_DIR": str(d.workdir / f"data-{self.name}"),
+            "CREDENCE_WEB_PORT": str(self.web_port),
+            "CREDENCE_LOG_LEVEL": "INFO",
+            "CREDENCE_SESSION_TIMEOUT_SECONDS": "4",
+            **d.env_extra,
+        }
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+
+    def metric_value(self, name: str, **labels: str) -> float:
+        """The sample ``name{labels}`` from a live scrape, 0 if absent."""
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in self.metrics().splitlines():
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            metric, _, label_text = series.partition("{")
+            got = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+            if metric == name and got == wanted:
+                return float(value)
+        return 0.0
+
+    def wait_for_metric(self, name: str, at_least: float, deadline_s: float = 90.0, **labels: str) -> None:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if not self.alive:
+                raise RuntimeError(f"worker {self.name} exited:\n{self.log_tail()}")
+            try:
+                if self.metric_value(name, **labels) >= at_least:
+                    return
+            except OSError:
+                pass  # web server not up yet
+            time.sleep(0.1)
+        raise TimeoutError(f"{name}{labels} < {at_least} after {deadline_s}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, deadline_s: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(deadline_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
