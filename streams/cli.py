@@ -82,7 +82,7 @@ def _start_embedded(stack: ExitStack) -> str:
     asyncio.run(apply_topics(settings, load_catalog()))
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
     # Tansu holds the first group join for half the session timeout
-    os.environ.setdefault("CREDENCE_SESSION_TIMEOUT_SECONDS", "4")
+    os.environ.setdefault("CREDENCE_SESSION_TIMEOUT_SECONDS", "6")
     # Tansu keeps nothing after it stops: local table state must not outlive it.
     base = Path(os.environ.get("CREDENCE_DATA_DIR", "./data"))
     os.environ["CREDENCE_DATA_DIR"] = str(base / f"embedded-{broker.instance_id}")

@@ -30,6 +30,22 @@ BATCH_SECONDS = Histogram(
     "Time to process one batch of input records, including delta acks and state writes.",
     buckets=_LATENCY_BUCKETS,
 )
+ALERTS = Counter(
+    "credence_procurement_alerts_total", "Procurement acceleration alerts raised."
+)
+TEAM_SCORE = Gauge(
+    "credence_team_credibility_score",
+    "A team's forecast credibility score (0-100), as last published.",
+    ["team_id", "region"],
+)
+TEAM_BAND = Gauge(
+    "credence_team_credibility_band",
+    "1 for the band a team is in (red, yellow, green), 0 for the others.",
+    ["team_id", "band"],
+)
+HEATMAPS = Counter(
+    "credence_heatmap_snapshots_total", "Weekly heat map records published (one per region)."
+)
 RISK_INDEX_SIZE = Gauge(
     "credence_risk_deadlines", "Armed risk deadlines held in this worker's timer index."
 )

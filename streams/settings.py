@@ -128,8 +128,8 @@ def _validate(s: Settings) -> None:
             raise SettingsError(
                 f"{env_name(field_name)}={getattr(s, field_name)!r}: expected one of {sorted(allowed)}"
             )
-    if s.session_timeout_seconds < 3:
-        raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 3 seconds")
+    if s.session_timeout_seconds < 6:  # Kafka's default group.min.session.timeout.ms
+        raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 6 seconds")
     if not 0 < s.web_port < 65536:
         raise SettingsError(f"{env_name('web_port')}={s.web_port}: not a TCP port")
     try:

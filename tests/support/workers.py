@@ -131,7 +131,7 @@ class Worker:
             "CREDENCE_DATA_DIR": str(d.workdir / f"data-{self.name}"),
             "CREDENCE_WEB_PORT": str(self.web_port),
             "CREDENCE_LOG_LEVEL": "INFO",
-            "CREDENCE_SESSION_TIMEOUT_SECONDS": "4",
+            "CREDENCE_SESSION_TIMEOUT_SECONDS": "6",
             **d.env_extra,
         }
         with open(self.log_path, "ab") as log:
