@@ -14,6 +14,7 @@ from scoring.catalog import DIRECTORY_TOPIC
 from scoring.config import RuleConfig
 from scoring.deltas import Owner, SignalDelta
 from scoring.events import Event
+from scoring.rollup.ledger import CustomerLedger
 from scoring.rules import Firing
 from scoring.rules.decision_chain import DecisionChain
 from scoring.rules.high_intent import HighIntent
@@ -43,7 +44,10 @@ class CustomerState:
     """Everything the signal rules remember about one customer."""
 
     customer_id: str
+    #: from ``customer-directory``
     owner: Owner = field(default_factory=Owner)
+    #: owner fields carried by the newest behaviour events, used where the directory is silent
+    event_owner: Owner = field(default_factory=Owner)
     #: per topic: newest event time seen; that topic's de-duplication horizon trails it
     max_ts: dict[str, int] = field(default_factory=dict)
     #: per topic: event_id -> event time, in arrival order. Kept per topic (as SPEC's
@@ -53,6 +57,12 @@ class CustomerState:
     decision_chain: DecisionChain = field(default_factory=DecisionChain)
     urgency: Urgency = field(default_factory=Urgency)
     opportunities: dict[str, OpportunityWatch] = field(default_factory=dict)
+    ledger: CustomerLedger = field(default_factory=CustomerLedger)
+
+    @property
+    def effective_owner(self) -> Owner:
+        """The directory's owner, completed by owner fields seen on events."""
+        return self.owner.over(self.event_owner)
 
     def apply(self, event: Event, cfg: RuleConfig) -> Applied:
         """Feed one validated event, in arrival order; return its outcome and deltas."""
@@ -66,6 +76,9 @@ class CustomerState:
         if newest is not None and event.ts < newest - cfg.dedup_horizon_ms:
             return Applied(Outcome.LATE)
         self._remember(event.topic, seen, event.event_id, event.ts, cfg)
+        carried = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
+        if carried != Owner():
+            self.event_owner = carried.over(self.event_owner)
         return Applied(Outcome.ACCEPTED, self._run_rules(event, cfg))
 
     def fire_due(self, now: int, cfg: RuleConfig) -> list[SignalDelta]:
@@ -75,7 +88,7 @@ class CustomerState:
             for opp_id, watch in sorted(self.opportunities.items())
             if (firing := watch.fire_if_due(opp_id, now, cfg)) is not None
         ]
-        return [self._delta(f, None, cfg) for f in firings]
+        return [self._delta(f, cfg) for f in firings]
 
     def risk_due_times(self, cfg: RuleConfig) -> Iterator[int]:
         """When each armed opportunity falls due (for the timer's deadline index)."""
@@ -117,16 +130,12 @@ class CustomerState:
             firings = [before, watch.fire_if_due(opp_id, event.ts, cfg)]
         else:
             raise ValueError(f"not a behaviour topic: {event.topic}")
-        return [self._delta(f, event, cfg) for f in firings if f is not None]
+        return [self._delta(f, cfg, event) for f in firings if f is not None]
 
-    def _delta(self, firing: Firing, event: Event | None, cfg: RuleConfig) -> SignalDelta:
-        owner = self.owner
-        if event is not None:
-            owner = Owner(
-                event.get("team_id") or owner.team_id,
-                event.get("region") or owner.region,
-                event.get("rep_id") or owner.rep_id,
-            )
+    def _delta(self, firing: Firing, cfg: RuleConfig, event: Event | None = None) -> SignalDelta:
+        owner = self.effective_owner
+        if event is not None:  # the completing event's own fields win for its delta
+            owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id")).over(owner)
         return SignalDelta(
             customer_id=self.customer_id,
             signal=firing.signal,
@@ -144,6 +153,8 @@ class CustomerState:
                 "v": _STATE_VERSION,
                 "c": self.customer_id,
                 "o": [self.owner.team_id, self.owner.region, self.owner.rep_id],
+                "eo": [self.event_owner.team_id, self.event_owner.region, self.event_owner.rep_id],
+                "l": self.ledger.to_json(),
                 "m": self.max_ts,
                 "s": self.seen,
                 "hi": self.high_intent.to_json(),
@@ -161,6 +172,8 @@ class CustomerState:
         return cls(
             customer_id=d["c"],
             owner=Owner(*d["o"]),
+            event_owner=Owner(*d["eo"]),
+            ledger=CustomerLedger.from_json(d["l"]),
             max_ts=d["m"],
             seen=d["s"],
             high_intent=HighIntent.from_json(d["hi"]),

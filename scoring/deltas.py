@@ -18,6 +18,12 @@ class Owner:
     region: str | None = None
     rep_id: str | None = None
 
+    def over(self, base: "Owner") -> "Owner":
+        """These fields where set, ``base``'s elsewhere."""
+        return Owner(
+            self.team_id or base.team_id, self.region or base.region, self.rep_id or base.rep_id
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SignalDelta:
@@ -39,16 +45,15 @@ class SignalDelta:
         parts += [f"{e.topic}/{e.event_id}" for e in self.evidence]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
-    def to_record(self, detected_at_ms: int) -> dict[str, Any]:
-        """The ``signal-deltas`` record of SPEC."""
-        return {
+    def to_record(self, detected_at_ms: int | None) -> dict[str, Any]:
+        """The ``signal-deltas`` record of SPEC (without ``detected_at`` when ``None``)."""
+        record = {
             "delta_id": self.delta_id,
             "customer_id": self.customer_id,
             "opportunity_id": self.opportunity_id,
             "signal": self.signal,
             "points": self.points,
             "ts": format_ts(self.ts),
-            "detected_at": format_ts(detected_at_ms),
             "team_id": self.owner.team_id,
             "region": self.owner.region,
             "rep_id": self.owner.rep_id,
@@ -58,3 +63,6 @@ class SignalDelta:
             ],
             "rule_version": self.rule_version,
         }
+        if detected_at_ms is not None:
+            record["detected_at"] = format_ts(detected_at_ms)
+        return record

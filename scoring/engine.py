@@ -1,8 +1,9 @@
-"""The signal engine: raw records in, outcomes and deltas out, over any state store.
+"""The signal engine: raw records in, outcomes, deltas and roll-up records out, over
+any state store.
 
 ``credence replay`` runs it over a dict; the live worker runs it over a Faust table
 (``streams/``). Both call :meth:`SignalEngine.handle` and :meth:`fire_customer`, which
-is what makes their deltas equal.
+is what makes their outputs equal.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from typing import Protocol
 
 from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC, Catalog
 from scoring.config import RuleConfig
-from scoring.customer import Applied, CustomerState, Outcome
+from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.events import Event, decode_event
+from scoring.rollup.config import RollupConfig
+from scoring.rollup.records import TEAM_UPDATES, Output
 from scoring.schema import InvalidEvent, RecordSchema
 
 #: Topics whose records feed per-customer signal state.
 SIGNAL_INPUTS = (*BEHAVIOUR_TOPICS, DIRECTORY_TOPIC)
+#: Topics that only the team roll-up needs; the engine validates and re-keys them by team.
+TEAM_INPUTS = ("sales-action", "forecast-outcome")
 
 
 class StateStore(Protocol):
@@ -43,65 +48,114 @@ class DictStore:
 
 @dataclass
 class Handled:
-    """The result of one raw input record."""
+    """The result of one raw input record (or one clock tick)."""
 
     outcome: Outcome
     event: Event | None = None
     deltas: list[SignalDelta] = field(default_factory=list)
+    #: customer scores, alerts and team updates, in the order they arose
+    outputs: list[Output] = field(default_factory=list)
     error: InvalidEvent | None = None
 
 
 class SignalEngine:
-    def __init__(self, catalog: Catalog, cfg: RuleConfig, store: StateStore) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        cfg: RuleConfig,
+        store: StateStore,
+        rollup: RollupConfig | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.rollup = rollup or RollupConfig()
         self.store = store
         self.deadlines = DeadlineIndex()
-        self._schemas: dict[str, RecordSchema] = {t: catalog.schema(t) for t in SIGNAL_INPUTS}
+        self._schemas: dict[str, RecordSchema] = {
+            t: catalog.schema(t) for t in (*SIGNAL_INPUTS, *TEAM_INPUTS)
+        }
 
     def handle(
         self, topic: str, key: bytes | None, raw: bytes | None, partition: int = 0
     ) -> Handled:
-        """Validate and apply one record of a signal input topic."""
+        """Validate and apply one record of an input topic."""
+        if topic in TEAM_INPUTS:
+            return self._forward_to_team(topic, raw)
         if topic == DIRECTORY_TOPIC and raw is None and key:
             state = self._state(key.decode("utf-8", "replace"))
             state.clear_owner()
+            outputs = state.ledger.owner_changed(state.customer_id, state.effective_owner)
             self.store.save(state)
-            return Handled(Outcome.ACCEPTED)
+            return Handled(Outcome.ACCEPTED, outputs=outputs)
         try:
             event = decode_event(self._schemas[topic], raw)
         except InvalidEvent as exc:
             return Handled(Outcome.INVALID, error=exc)
         state = self._state(event.customer_id)
-        applied: Applied = state.apply(event, self.cfg)
-        if applied.outcome is Outcome.ACCEPTED:
-            self.store.save(state)
-            if event.topic == "stale-update":
-                watch = state.opportunities[event.get("opportunity_id")]
-                if (due := watch.due_at(self.cfg)) is not None:
-                    self.deadlines.push(due, state.customer_id, partition)
-        return Handled(applied.outcome, event, applied.deltas)
+        applied = state.apply(event, self.cfg)
+        if applied.outcome is not Outcome.ACCEPTED:
+            return Handled(applied.outcome, event)
+        outputs: list[Output] = []
+        owner = state.effective_owner
+        if topic == DIRECTORY_TOPIC:
+            outputs += state.ledger.owner_changed(state.customer_id, owner)
+        else:
+            outputs += state.ledger.record_activity(state.customer_id, event.ts, owner, self.rollup)
+        outputs += self._count_deltas(state, applied.deltas, partition)
+        if topic == "stale-update":
+            watch = state.opportunities[event.get("opportunity_id")]
+            if (due := watch.due_at(self.cfg)) is not None:
+                self.deadlines.push(due, state.customer_id, partition)
+        self.store.save(state)
+        return Handled(Outcome.ACCEPTED, event, applied.deltas, outputs)
 
-    def fire_customer(self, customer_id: str, now: int) -> list[SignalDelta]:
-        """Fire the customer's risk rules that are due at ``now``."""
+    def fire_customer(self, customer_id: str, now: int, partition: int = 0) -> Handled:
+        """The clock reached ``now`` for this customer: due risks, deltas ageing out."""
         state = self.store.load(customer_id)
         if state is None:
-            return []
+            return Handled(Outcome.ACCEPTED)
         deltas = state.fire_due(now, self.cfg)
-        if deltas:
+        outputs = self._count_deltas(state, deltas, partition)
+        outputs += state.ledger.expire(customer_id, state.effective_owner, now, self.rollup)
+        if (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+            self.deadlines.push(expiry, customer_id, partition)
+        if deltas or outputs:
             self.store.save(state)
-        return deltas
+        return Handled(Outcome.ACCEPTED, deltas=deltas, outputs=outputs)
 
-    def fire_due(self, now: int) -> list[SignalDelta]:
+    def fire_due(self, now: int) -> Handled:
         """Offline clock: fire everything due at ``now`` (replay's event-time clock)."""
-        deltas: list[SignalDelta] = []
-        for customer_id, _ in self.deadlines.pop_due(now):
-            deltas += self.fire_customer(customer_id, now)
-        return deltas
+        result = Handled(Outcome.ACCEPTED)
+        for customer_id, partition in self.deadlines.pop_due(now):
+            fired = self.fire_customer(customer_id, now, partition)
+            result.deltas += fired.deltas
+            result.outputs += fired.outputs
+        return result
 
     def index_state(self, state: CustomerState, partition: int) -> None:
-        """Put a recovered customer's armed opportunities into the deadline index."""
+        """Put a recovered customer's pending due times into the deadline index."""
         for due in state.risk_due_times(self.cfg):
             self.deadlines.push(due, state.customer_id, partition)
+        if (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+            self.deadlines.push(expiry, state.customer_id, partition)
+
+    def _count_deltas(
+        self, state: CustomerState, deltas: list[SignalDelta], partition: int
+    ) -> list[Output]:
+        outputs: list[Output] = []
+        for delta in deltas:
+            outputs += state.ledger.add_delta(delta, delta.to_record(None), self.rollup)
+        if deltas and (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+            self.deadlines.push(expiry, state.customer_id, partition)
+        return outputs
+
+    def _forward_to_team(self, topic: str, raw: bytes | None) -> Handled:
+        try:
+            doc = self._schemas[topic].decode(raw)
+        except InvalidEvent as exc:
+            return Handled(Outcome.INVALID, error=exc)
+        kind = "action" if topic == "sales-action" else "outcome"
+        update = {"kind": kind, **doc}
+        return Handled(Outcome.ACCEPTED, outputs=[Output(TEAM_UPDATES, doc["team_id"], update)])
 
     def _state(self, customer_id: str) -> CustomerState:
         return self.store.load(customer_id) or CustomerState(customer_id)

@@ -15,7 +15,10 @@ import orjson
 from scoring.catalog import Catalog
 from scoring.config import RuleConfig
 from scoring.deltas import SignalDelta
-from scoring.engine import SIGNAL_INPUTS, DictStore, SignalEngine
+from scoring.engine import SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
+from scoring.rollup.config import RollupConfig
+from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from scoring.schema import InvalidEvent
 
 
@@ -29,6 +32,8 @@ class LogRecord:
 @dataclass
 class ReplayResult:
     deltas: list[SignalDelta] = field(default_factory=list)
+    #: every published roll-up record (customer scores, alerts, team credibility, heat maps)
+    outputs: list[Output] = field(default_factory=list)
     invalid: list[tuple[LogRecord, InvalidEvent]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -54,33 +59,63 @@ def read_log(lines: Iterable[str | bytes]) -> Iterator[LogRecord]:
         )
 
 
+class _Pipeline:
+    """The engine and the team stage wired as the live workers wire them."""
+
+    def __init__(self, catalog: Catalog, cfg: RuleConfig, rollup: RollupConfig) -> None:
+        self.engine = SignalEngine(catalog, cfg, DictStore(), rollup)
+        self.teams = TeamRollup(rollup, DictTeamStore())
+        self.result = ReplayResult()
+
+    def collect(self, handled: Handled) -> None:
+        self.result.deltas += handled.deltas
+        for output in handled.outputs:
+            if output.topic == TEAM_UPDATES:
+                self.result.outputs += self.teams.apply(output.key, output.value)
+            else:
+                self.result.outputs.append(output)
+
+
 def replay(
-    records: Iterable[LogRecord], catalog: Catalog, cfg: RuleConfig, now: int | None = None
+    records: Iterable[LogRecord],
+    catalog: Catalog,
+    cfg: RuleConfig,
+    now: int | None = None,
+    rollup: RollupConfig | None = None,
+    heatmap_at: int | None = None,
 ) -> ReplayResult:
     """Run records in order; the clock is the newest event time seen (then ``now``)."""
-    engine = SignalEngine(catalog, cfg, DictStore())
-    result = ReplayResult()
+    pipeline = _Pipeline(catalog, cfg, rollup or RollupConfig())
+    result = pipeline.result
     watermark: int | None = None
     for record in records:
-        if record.topic not in SIGNAL_INPUTS:
+        if record.topic not in SIGNAL_INPUTS and record.topic not in TEAM_INPUTS:
             continue
-        handled = engine.handle(record.topic, record.key, record.value)
+        handled = pipeline.engine.handle(record.topic, record.key, record.value)
         outcome = handled.outcome.value
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         if handled.error is not None:
             result.invalid.append((record, handled.error))
             continue
-        result.deltas += handled.deltas
-        if handled.event is not None and handled.event.topic != "customer-directory":
+        pipeline.collect(handled)
+        if handled.event is not None and handled.event.topic in SIGNAL_INPUTS[:4]:
             watermark = max(watermark or handled.event.ts, handled.event.ts)
         if watermark is not None:
             # also catches a record that armed a deadline already behind the clock
-            result.deltas += engine.fire_due(watermark)
+            pipeline.collect(pipeline.engine.fire_due(watermark))
     if now is not None:
-        result.deltas += engine.fire_due(now)
+        pipeline.collect(pipeline.engine.fire_due(now))
+        result.outputs += pipeline.teams.tick(now)
+    if heatmap_at is not None:
+        result.outputs += pipeline.teams.heatmap(heatmap_at)
     return result
 
 
 def write_deltas(deltas: Iterable[SignalDelta], out: IO[bytes], detected_at: int) -> None:
     for delta in deltas:
         out.write(orjson.dumps(delta.to_record(detected_at)) + b"\n")
+
+
+def write_outputs(outputs: Iterable[Output], out: IO[bytes]) -> None:
+    for output in outputs:
+        out.write(orjson.dumps({"topic": output.topic, "key": output.key, "value": output.value}) + b"\n")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from faust.types import TopicT
 
 from scoring.catalog import Catalog, load_catalog
-from scoring.engine import SIGNAL_INPUTS
+from scoring.engine import SIGNAL_INPUTS, TEAM_INPUTS
+from scoring.rollup.records import TEAM_UPDATES
 from streams.app import app, settings
 
 catalog: Catalog = load_catalog()
@@ -29,8 +30,15 @@ def _raw_topic(*names: str) -> TopicT:
     )
 
 
-#: The signal agent's one input channel: behaviour topics, the directory and timer ticks.
-signal_inputs = _raw_topic(*SIGNAL_INPUTS, RISK_TICKS)
-risk_ticks = _raw_topic(RISK_TICKS)
-signal_deltas = _raw_topic("signal-deltas")
-dead_letter = _raw_topic("dead-letter")
+#: The signal agent's one input channel: every customer-keyed input and its timer ticks.
+signal_inputs = _raw_topic(*SIGNAL_INPUTS, *TEAM_INPUTS, RISK_TICKS)
+#: The team agent's input: team updates and its clock ticks, one partition.
+team_updates = _raw_topic(TEAM_UPDATES)
+#: Everything either agent writes, by SPEC topic name.
+outputs: dict[str, TopicT] = {
+    name: _raw_topic(name)
+    for name in (
+        "signal-deltas", "customer-scores", "procurement-alerts", "team-credibility",
+        "credibility-heatmap", "dead-letter", TEAM_UPDATES, RISK_TICKS,
+    )
+}

@@ -42,18 +42,34 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 1 if drift else 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def _time_arg(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_ts(int(value) if value.isdigit() else value)
+    except TimestampError as exc:
+        sys.exit(f"credence: {option}: {exc}")
+
+
+def _replay_log(path: str, now: int | None, heatmap_at: int | None = None):  # type: ignore[no-untyped-def]
     from scoring.catalog import load_catalog
-    from scoring.replay import read_log, replay, write_deltas
+    from scoring.replay import read_log, replay
 
     settings = _settings()
-    try:
-        now = parse_ts(int(args.now) if args.now and args.now.isdigit() else args.now) if args.now else None
-    except TimestampError as exc:
-        sys.exit(f"credence replay: --now: {exc}")
-    with open(args.log, "rb") as log:
-        result = replay(read_log(log), load_catalog(), settings.rules, now=now)
+    with open(path, "rb") as log:
+        return replay(
+            read_log(log), load_catalog(), settings.rules, now=now,
+            rollup=settings.rollup, heatmap_at=heatmap_at,
+        )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from scoring.replay import write_deltas, write_outputs
+
+    result = _replay_log(args.log, _time_arg(args.now, "--now"))
     write_deltas(result.deltas, sys.stdout.buffer, time.time_ns() // 1_000_000)
+    if args.all:
+        write_outputs(result.outputs, sys.stdout.buffer)
     sys.stdout.flush()
     for record, error in result.invalid:
         print(f"dead-letter: {record.topic}: {error.reason}: {error.detail}", file=sys.stderr)
@@ -61,9 +77,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_heatmap(args: argparse.Namespace) -> int:
+    import orjson
+
+    at = _time_arg(args.now, "--now")
+    assert at is not None
+    if args.log:
+        result = _replay_log(args.log, now=at, heatmap_at=at)
+        records = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
+    else:
+        from streams.heatmap_request import request_heatmap
+
+        settings = _settings()
+        if not settings.bootstrap_servers:
+            sys.exit("credence heatmap: KAFKA_BOOTSTRAP_SERVERS is not set (or use --log)")
+        records = asyncio.run(request_heatmap(settings, at))
+    for record in records:
+        sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams import signal_agent  # noqa: F401  (registers agents, tables, timers)
+    from streams import signal_agent, team_agent  # noqa: F401  (register agents, tables, timers)
     from streams.app import app
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
@@ -169,7 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="run the scoring core offline over a JSONL event log")
     rep.add_argument("log", help="one {topic, key, value} JSON object per line")
     rep.add_argument("--now", help="clock at the end of input (ISO-8601 with offset, or epoch ms)")
+    rep.add_argument(
+        "--all", action="store_true",
+        help="after the deltas, print every roll-up record as {topic, key, value} lines",
+    )
     rep.set_defaults(func=cmd_replay)
+    heat = sub.add_parser("heatmap", help="the weekly heat map snapshot as of --now, on demand")
+    heat.add_argument("--now", required=True, help="snapshot time (ISO-8601 with offset, or epoch ms)")
+    heat.add_argument("--log", help="compute it offline from a recorded log instead of the cluster")
+    heat.set_defaults(func=cmd_heatmap)
     topics = sub.add_parser("topics", help="create or check the topics of topics.yaml")
     topics.add_argument("action", choices=["apply", "check"])
     topics.set_defaults(func=cmd_topics)

@@ -26,6 +26,21 @@ def directory_record(n: int) -> tuple[str, str, Any]:
     }
 
 
+def forecast_history(now: int) -> list[tuple[str, str, Any]]:
+    """Six closed months per team, each a little off its forecast."""
+    records = []
+    for t, (team, _) in enumerate(TEAMS):
+        for month in range(1, 7):
+            forecast = 100_000 + 10_000 * month
+            actual = forecast * (1 - 0.04 * (t + 1) * (month % 3))
+            records.append(("forecast-outcome", team, {
+                "event_id": f"{team}-2026-{month:02d}", "ts": now - (7 - month) * 30 * 86_400_000,
+                "team_id": team, "period": f"2026-{month:02d}",
+                "forecast_amount": forecast, "actual_amount": round(actual, 2),
+            }))
+    return records
+
+
 def customer_story(n: int, now: int, rng: random.Random) -> list[tuple[str, str, Any]]:
     """``(topic, key, value)`` records that make customer ``n`` fire all four signals.
 
@@ -53,6 +68,13 @@ def customer_story(n: int, now: int, rng: random.Random) -> list[tuple[str, str,
     records.append(ev("rush-delivery", now, contract_id=f"CT-{n:05d}", note="need it by Friday"))
     records.append(ev("stale-update", now - 49 * HOUR_MS, opportunity_id=f"opp-{n}", kind="progress"))
     records.append(ev("stale-update", now, opportunity_id=f"opp-{n}", kind="communication", outcome="reconsider"))
+    team = TEAMS[n % len(TEAMS)][0]
+    late_share = 0.8 if team == "team-east" else 0.15  # one team misses its due dates
+    for i in range(2):
+        late = rng.random() < late_share
+        due = now - (i + 1) * 86_400_000
+        records.append(ev("sales-action", due - 3 * 86_400_000, opportunity_id=f"opp-{n}", team_id=team,
+                          action=f"step-{i}", due_ts=due, done_ts=due + (3_600_000 if late else -3_600_000)))
     records.append(("role-login", cid, '{"event_id": "broken'))  # malformed JSON: dead-letter
     records.append(("document-open", cid, {"event_id": f"{cid}-naive", "ts": "2026-11-26T10:00:00", "customer_id": cid}))
     return records
@@ -68,6 +90,8 @@ async def produce_demo(
     try:
         for n in range(customers):
             await _send(producer, settings, directory_record(n))
+        for record in forecast_history(now_ms()):
+            await _send(producer, settings, record)
         for n in itertools.count():
             for record in [directory_record(n + customers), *customer_story(n, now_ms(), rng)]:
                 await _send(producer, settings, record)
@@ -107,10 +131,19 @@ def describe(topic: str, record: dict[str, Any]) -> str:
             f"team={record['team_id']} region={record['region']} at {record['ts']} "
             f"evidence={[e['event_id'] for e in record['evidence']]}"
         )
+    if topic == "procurement-alerts":
+        return (
+            f"ALERT procurement acceleration: customer={record['customer_id']} "
+            f"team={record['team_id']} net={record['net_points']} in {record['window_days']} days"
+        )
+    if topic == "team-credibility":
+        parts = ", ".join(f"{k}={v}" for k, v in record["components"].items() if v is not None)
+        return f"TEAM {record['team_id']:<11} score={record['score']:6.2f} {record['band']:<6} ({parts})"
     return f"dead-letter  {record['reason']:<15} from {record['topic']}: {record['detail']}"
 
 
 async def print_outputs(settings: Settings) -> None:
-    async for topic, record in tail(settings, ["signal-deltas", "dead-letter"]):
+    topics = ["signal-deltas", "procurement-alerts", "team-credibility", "dead-letter"]
+    async for topic, record in tail(settings, topics):
         print(describe(topic, record), flush=True)
 

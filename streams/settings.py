@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.config import RuleConfig
+from scoring.rollup.config import RollupConfig
 
 PREFIX = "CREDENCE_"
 _SECRET = re.compile(r"password|secret|token", re.I)
@@ -46,6 +47,8 @@ class Settings:
     session_timeout_seconds: float = 10.0
     #: how often the risk timer looks for stale opportunities (seconds)
     risk_tick_seconds: float = 1.0
+    #: how often the team roll-up is re-scored against the wall clock (seconds)
+    team_tick_seconds: float = 10.0
     #: how long a batch may wait for more events before it is processed (seconds)
     batch_within_seconds: float = 0.02
     batch_max_events: int = 500
@@ -62,6 +65,10 @@ class Settings:
             for f in fields(self)
             if f.name != "rules"
         }
+
+    @property
+    def rollup(self) -> RollupConfig:
+        return RollupConfig(time_zone=self.time_zone)
 
     def with_bootstrap(self, servers: str) -> "Settings":
         return replace(self, bootstrap_servers=servers)

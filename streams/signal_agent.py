@@ -26,15 +26,8 @@ from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
 from streams import metrics
 from streams.app import app, settings
-from streams.channels import (
-    RISK_TICKS,
-    catalog,
-    dead_letter,
-    logical_name,
-    risk_ticks,
-    signal_deltas,
-    signal_inputs,
-)
+from scoring.rollup.records import Output
+from streams.channels import RISK_TICKS, catalog, logical_name, outputs, signal_inputs
 from streams.dead_letters import dead_letter_record
 
 state_table = app.Table(
@@ -75,7 +68,7 @@ class BatchStore:
 
 
 store = BatchStore()
-engine = SignalEngine(catalog, settings.rules, store)
+engine = SignalEngine(catalog, settings.rules, store, settings.rollup)
 
 
 def now_ms() -> int:
@@ -100,7 +93,9 @@ async def process_batch(batch: Sequence[EventT]) -> None:
         topic = logical_name(message.topic)
         if topic == RISK_TICKS:
             tick = orjson.loads(message.value)
-            acks += await _send_deltas(engine.fire_customer(tick["customer_id"], tick["now"]))
+            handled = engine.fire_customer(tick["customer_id"], tick["now"], message.partition)
+            acks += await _send_deltas(handled.deltas)
+            acks += await send_outputs(handled.outputs)
             continue
         handled = engine.handle(topic, message.key, message.value, message.partition)
         metrics.EVENTS.labels(topic, handled.outcome.value).inc()
@@ -112,6 +107,7 @@ async def process_batch(batch: Sequence[EventT]) -> None:
             )
         if handled.deltas:
             acks += await _send_deltas(handled.deltas, message.timestamp)
+        acks += await send_outputs(handled.outputs)
     await asyncio.gather(*acks)  # deltas are durable before the state that records them
     store.current = None
     store.flush()
@@ -125,7 +121,7 @@ async def _send_deltas(
     for delta in deltas:
         detected = now_ms()
         futures.append(
-            await signal_deltas.send(
+            await outputs["signal-deltas"].send(
                 key=delta.customer_id.encode(), value=orjson.dumps(delta.to_record(detected))
             )
         )
@@ -136,9 +132,21 @@ async def _send_deltas(
     return futures
 
 
+async def send_outputs(records: list[Output]) -> list[asyncio.Future[Any]]:
+    """Publish roll-up records; returns their acknowledgement futures."""
+    futures = []
+    for record in records:
+        if record.topic == "procurement-alerts":
+            metrics.ALERTS.inc()
+        futures.append(
+            await outputs[record.topic].send(key=record.key.encode(), value=orjson.dumps(record.value))
+        )
+    return futures
+
+
 async def _dead_letter(event: EventT, topic: str, reason: str, detail: str) -> asyncio.Future[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
-    return await dead_letter.send(
+    return await outputs["dead-letter"].send(
         key=event.message.key,
         value=orjson.dumps(dead_letter_record(event.message, topic, reason, detail, now_ms())),
     )
@@ -146,10 +154,10 @@ async def _dead_letter(event: EventT, topic: str, reason: str, detail: str) -> a
 
 @app.timer(settings.risk_tick_seconds)
 async def risk_timer() -> None:
-    """Ask the agent to check customers whose risk deadline passed (wall clock)."""
+    """Ask the agent to check customers with a due risk or ageing deltas (wall clock)."""
     now = now_ms()
     for customer_id, partition in engine.deadlines.pop_due(now):
-        await risk_ticks.send(
+        await outputs[RISK_TICKS].send(
             key=customer_id.encode(),
             value=orjson.dumps({"customer_id": customer_id, "now": now}),
             partition=partition,

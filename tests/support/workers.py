@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.catalog import load_catalog
 from streams.embedded_broker import free_port
@@ -48,8 +48,8 @@ class Deployment:
     def apply_topics(self) -> None:
         asyncio.run(apply_topics(self.settings, load_catalog()))
 
-    def start_worker(self, name: str = "w1") -> "Worker":
-        worker = Worker(self, name)
+    def start_worker(self, name: str = "w1", preload: tuple[str, ...] = ()) -> "Worker":
+        worker = Worker(self, name, preload=preload)
         worker.start()
         self.workers.append(worker)
         return worker
@@ -110,13 +110,97 @@ class Deployment:
         finally:
             await consumer.stop()
 
+    @property
+    def group_id(self) -> str:
+        """The workers' consumer group (``CREDENCE_APP_ID`` as :class:`Worker` sets it)."""
+        return f"credence-{self.prefix.rstrip('.')}"
+
+    def _partitions(self, topics: list[str]) -> list[TopicPartition]:
+        catalog = load_catalog()
+        return [TopicPartition(self.prefix + t, p) for t in topics for p in range(catalog[t].partitions)]
+
+    def committed_lag(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        """End offset minus the group's committed offset (or log start), per partition."""
+        return asyncio.run(self._committed_lag(topics))
+
+    async def _committed_lag(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        # a consumer that names the group but never joins it: only OffsetFetch
+        # (the admin client's OffsetFetch cannot decode the embedded broker's answer)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tps = self._partitions(topics)
+            ends = await self._end_offsets(consumer, tps)
+            starts = await consumer.beginning_offsets(tps)
+            lag = {}
+            for tp in tps:
+                committed = await consumer.committed(tp)
+                base = committed if committed is not None else starts[tp]
+                lag[(tp.topic[len(self.prefix):], tp.partition)] = ends[tp] - base
+            return lag
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _end_offsets(
+        consumer: AIOKafkaConsumer, tps: list[TopicPartition], deadline_s: float = 10.0
+    ) -> dict[TopicPartition, int]:
+        """End offsets from fetch responses' high watermarks, and ListOffsets: the larger.
+
+        The embedded broker answers ListOffsets with the end of the first record of the
+        partition's last batch, not of the batch; its fetch responses are right.
+        """
+        listed = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = time.monotonic() + deadline_s
+        while any(consumer.highwater(tp) is None for tp in tps):
+            if time.monotonic() > end:
+                raise TimeoutError("no fetch response for every partition")
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        return {tp: max(listed[tp], consumer.highwater(tp)) for tp in tps}
+
+    def read_to_end(self, topics: list[str], deadline_s: float = 30.0) -> list[tuple[str, int, bytes]]:
+        """Every record of ``topics`` up to their end offsets now: (topic, partition, value)."""
+        return asyncio.run(self._read_to_end(topics, deadline_s))
+
+    async def _read_to_end(self, topics: list[str], deadline_s: float) -> list[tuple[str, int, bytes]]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
+        await consumer.start()
+        records: list[tuple[str, int, bytes]] = []
+        try:
+            tps = self._partitions(topics)
+            ends = await self._end_offsets(consumer, tps)
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = time.monotonic() + deadline_s
+            while any(await consumer.position(tp) < ends[tp] for tp in tps):
+                if time.monotonic() > end:
+                    raise TimeoutError(f"gave up reading {topics} after {deadline_s}s")
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp, messages in batch.items():
+                    records += [
+                        (tp.topic[len(self.prefix):], tp.partition, m.value)
+                        for m in messages
+                        if m.offset < ends[tp]
+                    ]
+            return records
+        finally:
+            await consumer.stop()
+
 
 class Worker:
     """``credence worker`` in a subprocess, its output in ``<workdir>/<name>.log``."""
 
-    def __init__(self, deployment: Deployment, name: str) -> None:
+    def __init__(self, deployment: Deployment, name: str, preload: tuple[str, ...] = ()) -> None:
         self.deployment = deployment
         self.name = name
+        #: modules imported before ``credence worker`` runs (e.g. one not yet wired into the CLI)
+        self.preload = preload
         self.web_port = free_port()
         self.log_path = deployment.workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -134,9 +218,14 @@ class Worker:
             "CREDENCE_SESSION_TIMEOUT_SECONDS": "6",
             **d.env_extra,
         }
+        command = [sys.executable, "-m", "streams.cli", "worker"]
+        if self.preload:
+            imports = "".join(f"import {module}; " for module in self.preload)
+            command = [sys.executable, "-c",
+                       f"import sys; {imports}from streams.cli import main; sys.exit(main(['worker']))"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -165,6 +254,23 @@ class Worker:
             if metric == name and got == wanted:
                 return float(value)
         return 0.0
+
+    def metric_samples(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """Every sample of ``name`` from a live scrape, keyed by its sorted label pairs."""
+        samples: dict[tuple[tuple[str, str], ...], float] = {}
+        for line in self.metrics().splitlines():
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            metric, _, label_text = series.partition("{")
+            if metric != name:
+                continue
+            pairs = []
+            for item in filter(None, label_text.rstrip("}").split(",")):
+                key, _, quoted = item.partition("=")
+                pairs.append((key, quoted.strip('"')))
+            samples[tuple(sorted(pairs))] = float(value)
+        return samples
 
     def wait_for_metric(self, name: str, at_least: float, deadline_s: float = 90.0, **labels: str) -> None:
         end = time.monotonic() + deadline_s

@@ -208,7 +208,7 @@ def run_engine(
     deltas: list[SignalDelta] = []
     for step in steps:
         if isinstance(step, Tick):
-            deltas += engine.fire_due(step.now)
+            deltas += engine.fire_due(step.now).deltas
         else:
             deltas += engine.handle(step.topic, step.key, step.value).deltas
     return deltas

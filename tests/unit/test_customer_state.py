@@ -238,7 +238,7 @@ def test_unknown_state_version_is_refused(version, error):
 def test_state_is_compact_json(state, cfg):
     feed(state, busy_steps(), cfg)
     doc = orjson.loads(state.to_bytes())
-    assert set(doc) == {"v", "c", "o", "m", "s", "hi", "dc", "u", "r"}
+    assert set(doc) == {"v", "c", "o", "eo", "l", "m", "s", "hi", "dc", "u", "r"}
     assert doc["c"] == CUSTOMER and doc["u"] == ["K-1", "K-2"]
 
 

@@ -148,15 +148,22 @@ def test_outcomes_are_counted(cfg):
     assert result.outcomes == {"accepted": 11, "duplicate": 2, "late": 1, "invalid": 1}
 
 
-def test_topics_without_signal_rules_are_skipped(cfg):
+def test_output_topics_in_a_log_are_skipped(cfg):
+    log = [raw_record("signal-deltas", b"{}"), raw_record("team-credibility", b"garbage")]
+    result = replay(log, catalog(), cfg)
+    assert (result.deltas, result.invalid, result.outcomes) == ([], [], {})
+
+
+def test_team_inputs_are_validated_but_fire_no_signal(cfg):
     log = [
         record("sales-action"),
         record("forecast-outcome", key="T1"),
-        raw_record("signal-deltas", b"{}"),
         raw_record("sales-action", b"garbage"),
     ]
     result = replay(log, catalog(), cfg)
-    assert (result.deltas, result.invalid, result.outcomes) == ([], [], {})
+    assert result.deltas == []
+    assert [e.reason for _, e in result.invalid] == ["invalid_json"]
+    assert result.outcomes == {"accepted": 2, "invalid": 1}
 
 
 def test_replay_of_nothing(cfg):
@@ -287,15 +294,15 @@ def test_handle_arms_the_risk_timer(engine):
         ],
     )  # fmt: skip
     assert len(engine.deadlines) == 1
-    assert engine.fire_due(at() + STALE) == []
-    assert brief(engine.fire_due(at() + STALE + 1)) == [
+    assert engine.fire_due(at() + STALE).deltas == []
+    assert brief(engine.fire_due(at() + STALE + 1).deltas) == [
         ("risk", -5, at() + STALE, ("p", "r"), "O1")
     ]
-    assert engine.fire_due(at(days=30)) == []
+    assert engine.fire_due(at(days=30)).deltas == []
 
 
 def test_fire_customer_without_state(engine):
-    assert engine.fire_customer("nobody", at()) == []
+    assert engine.fire_customer("nobody", at()).deltas == []
 
 
 def test_index_state_rearms_a_recovered_customer(cfg):
@@ -309,9 +316,9 @@ def test_index_state_rearms_a_recovered_customer(cfg):
         ],
     )  # fmt: skip
     recovered = SignalEngine(catalog(), cfg, first.store)
-    assert recovered.fire_due(at(days=30)) == []  # a new worker has an empty index
+    assert recovered.fire_due(at(days=30)).deltas == []  # a new worker has an empty index
     recovered.index_state(first.store.states["C1"], partition=3)
-    assert brief(recovered.fire_due(at(days=30))) == [("risk", -5, at() + STALE, ("p", "r"), "O1")]
+    assert brief(recovered.fire_due(at(days=30)).deltas) == [("risk", -5, at() + STALE, ("p", "r"), "O1")]
 
 
 def test_engine_over_serialised_state_matches_dict_state(cfg):

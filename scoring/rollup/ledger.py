@@ -1,0 +1,191 @@
+"""A customer's trailing deltas: ``customer-scores``, procurement alerts, and what
+the customer's team needs to know (net points, activity, deltas for traceability)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoring.deltas import Owner, SignalDelta
+from scoring.rollup.config import RollupConfig
+from scoring.rollup.records import TEAM_UPDATES, UNASSIGNED, Output, stable_id
+from scoring.timeutil import format_ts
+
+
+@dataclass
+class CustomerLedger:
+    """Deltas of the trailing score window and what was last reported."""
+
+    #: ``[delta_id, signal, points, ts]`` per delta, in arrival order
+    entries: list[list[Any]] = field(default_factory=list)
+    as_of: int | None = None
+    last_delta: dict[str, Any] | None = None
+    last_alert_ts: int | None = None
+    #: newest behaviour event time
+    activity_ts: int | None = None
+    #: ``[team_id, net_points, activity_ts]`` as last told to the team
+    reported: list[Any] | None = None
+
+    def net_points(self, since: int | None = None) -> int:
+        return sum(e[2] for e in self.entries if since is None or e[3] >= since)
+
+    def record_activity(
+        self, customer_id: str, ts: int, owner: Owner, cfg: RollupConfig
+    ) -> list[Output]:
+        """A behaviour event was accepted: keep the team's view of activity fresh."""
+        if self.activity_ts is not None and ts <= self.activity_ts:
+            return []
+        self.activity_ts = ts
+        reported_activity = self.reported[2] if self.reported else None
+        if (
+            reported_activity is not None
+            and ts - reported_activity < cfg.activity_report_ms
+            and self.reported is not None
+            and self.reported[0] == team_of(owner)
+        ):
+            return []
+        return self._report(customer_id, owner)
+
+    def add_delta(
+        self, delta: SignalDelta, record: dict[str, Any], cfg: RollupConfig
+    ) -> list[Output]:
+        """Count a delta; return the new score, an alert if one is due, team updates."""
+        self.entries.append([delta.delta_id, delta.signal, delta.points, delta.ts])
+        self.last_delta = record
+        self.as_of = max(self.as_of or delta.ts, delta.ts)
+        self._trim(cfg)
+        outputs = [self._score(delta.customer_id, delta.owner, cfg)]
+        alert = self._maybe_alert(delta, cfg)
+        if alert is not None:
+            outputs.append(alert)
+        outputs.append(Output(TEAM_UPDATES, team_of(delta.owner), _trace_entry(record)))
+        return outputs + self._report(delta.customer_id, delta.owner)
+
+    def expire(self, customer_id: str, owner: Owner, now: int, cfg: RollupConfig) -> list[Output]:
+        """The clock moved to ``now``: deltas that left the window change the score."""
+        if self.as_of is not None and now <= self.as_of:
+            return []
+        self.as_of = now
+        before = len(self.entries)
+        self._trim(cfg)
+        if len(self.entries) == before:
+            return []
+        return [self._score(customer_id, owner, cfg), *self._report(customer_id, owner)]
+
+    def next_expiry(self, cfg: RollupConfig) -> int | None:
+        if not self.entries:
+            return None
+        return min(e[3] for e in self.entries) + cfg.score_window_ms + 1
+
+    def owner_changed(self, customer_id: str, owner: Owner) -> list[Output]:
+        if self.reported is None or self.reported[0] == team_of(owner):
+            return []
+        return self._report(customer_id, owner)
+
+    def _trim(self, cfg: RollupConfig) -> None:
+        assert self.as_of is not None
+        start = self.as_of - cfg.score_window_ms
+        self.entries = [e for e in self.entries if e[3] > start]
+
+    def _score(self, customer_id: str, owner: Owner, cfg: RollupConfig) -> Output:
+        breakdown: Counter[str] = Counter()
+        for _, signal, points, _ in self.entries:
+            breakdown[signal] += points
+        assert self.as_of is not None
+        return Output(
+            "customer-scores",
+            customer_id,
+            {
+                "customer_id": customer_id,
+                "team_id": owner.team_id,
+                "region": owner.region,
+                "rep_id": owner.rep_id,
+                "net_points": self.net_points(),
+                "window_days": cfg.score_window_ms // 86_400_000,
+                "breakdown": dict(sorted(breakdown.items())),
+                "deltas_in_window": len(self.entries),
+                "last_delta": self.last_delta,
+                "as_of": format_ts(self.as_of),
+            },
+        )
+
+    def _maybe_alert(self, delta: SignalDelta, cfg: RollupConfig) -> Output | None:
+        if self.last_alert_ts is not None and delta.ts - self.last_alert_ts < cfg.alert_cooldown_ms:
+            return None
+        start = delta.ts - cfg.alert_window_ms
+        window = [e for e in self.entries if start <= e[3] <= delta.ts]
+        net = sum(e[2] for e in window)
+        if net < cfg.alert_points:
+            return None
+        self.last_alert_ts = delta.ts
+        contributing = [
+            {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])} for e in window
+        ]
+        return Output(
+            "procurement-alerts",
+            delta.customer_id,
+            {
+                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in window)),
+                "customer_id": delta.customer_id,
+                "team_id": team_of(delta.owner),
+                "region": delta.owner.region,
+                "rep_id": delta.owner.rep_id,
+                "net_points": net,
+                "threshold": cfg.alert_points,
+                "window_days": cfg.alert_window_ms // 86_400_000,
+                "ts": format_ts(delta.ts),
+                "contributing_deltas": contributing,
+            },
+        )
+
+    def _report(self, customer_id: str, owner: Owner) -> list[Output]:
+        team = team_of(owner)
+        outputs = []
+        if self.reported is not None and self.reported[0] != team:
+            outputs.append(
+                Output(TEAM_UPDATES, self.reported[0], {"kind": "customer_left", "customer_id": customer_id})
+            )
+        net = self.net_points()
+        self.reported = [team, net, self.activity_ts]
+        outputs.append(
+            Output(
+                TEAM_UPDATES,
+                team,
+                {
+                    "kind": "customer",
+                    "customer_id": customer_id,
+                    "region": owner.region,
+                    "net_points": net,
+                    "activity_ts": self.activity_ts,
+                    "as_of": self.as_of,
+                },
+            )
+        )
+        return outputs
+
+    def to_json(self) -> list[Any]:
+        return [self.entries, self.as_of, self.last_delta, self.last_alert_ts, self.activity_ts, self.reported]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> "CustomerLedger":
+        return cls(*data)
+
+
+def team_of(owner: Owner) -> str:
+    return owner.team_id or UNASSIGNED
+
+
+def _trace_entry(record: dict[str, Any]) -> dict[str, Any]:
+    evidence = record["evidence"]
+    return {
+        "kind": "delta",
+        "delta_id": record["delta_id"],
+        "customer_id": record["customer_id"],
+        "signal": record["signal"],
+        "points": record["points"],
+        "ts": record["ts"],
+        "ip": next((e["ip"] for e in reversed(evidence) if e.get("ip")), None),
+        "evidence_ids": [e["event_id"] for e in evidence],
+        "region": record["region"],
+    }

@@ -1,0 +1,176 @@
+"""A team's forecast credibility: action completion, signal strength, fulfilment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoring.rollup.config import RollupConfig
+from scoring.timeutil import format_ts, parse_ts
+
+COMPONENTS = ("action_completion", "signal_strength", "fulfilment")
+
+
+def band(score: float, cfg: RollupConfig) -> str:
+    if score < cfg.red_below:
+        return "red"
+    if score < cfg.yellow_below:
+        return "yellow"
+    return "green"
+
+
+def clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float | None:
+    """Weighted mean of the components that have data, weights rescaled; ``None`` if none."""
+    weights = {
+        "action_completion": cfg.weight_action_completion,
+        "signal_strength": cfg.weight_signal_strength,
+        "fulfilment": cfg.weight_fulfilment,
+    }
+    used = {k: v for k, v in components.items() if v is not None}
+    total = sum(weights[k] for k in used)
+    if not used or total <= 0:
+        return None
+    return sum(weights[k] * v for k, v in used.items()) / total
+
+
+@dataclass
+class TeamState:
+    """Everything one team's score is computed from. Order-independent: each fact is
+    kept per identity with its event time, and the newest wins."""
+
+    team_id: str
+    #: customer_id -> [net_points, activity_ts, as_of, region]
+    customers: dict[str, list[Any]] = field(default_factory=dict)
+    #: "opportunity/action" -> [ts, due_ts, done_ts]
+    actions: dict[str, list[Any]] = field(default_factory=dict)
+    #: period -> [ts, forecast_amount, actual_amount]
+    periods: dict[str, list[Any]] = field(default_factory=dict)
+    #: delta traces for the traceability list, newest last
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    #: comparable content of the last published record
+    published: list[Any] | None = None
+    #: the newest time this team has heard of: scores are computed as of it
+    clock: int = 0
+
+    # -- accumulate --------------------------------------------------------------
+
+    def apply(self, update: dict[str, Any], cfg: RollupConfig) -> None:
+        kind = update["kind"]
+        if kind == "customer":
+            held = self.customers.get(update["customer_id"])
+            as_of = update.get("as_of") or 0
+            if held is None or as_of >= (held[2] or 0):
+                self.customers[update["customer_id"]] = [
+                    update["net_points"], update.get("activity_ts"), as_of, update.get("region"),
+                ]
+        elif kind == "customer_left":
+            self.customers.pop(update["customer_id"], None)
+        elif kind == "delta":
+            if all(t["delta_id"] != update["delta_id"] for t in self.trace):
+                self.trace.append({k: v for k, v in update.items() if k != "kind"})
+        elif kind == "action":
+            key = f"{update['opportunity_id']}/{update['action']}"
+            held = self.actions.get(key)
+            if held is None or update["ts"] >= held[0]:
+                self.actions[key] = [update["ts"], update["due_ts"], update.get("done_ts")]
+        elif kind == "outcome":
+            held = self.periods.get(update["period"])
+            if held is None or update["ts"] >= held[0]:
+                self.periods[update["period"]] = [
+                    update["ts"], update["forecast_amount"], update["actual_amount"],
+                ]
+        else:
+            raise ValueError(f"unknown team update kind {kind!r}")
+
+    def forget_before(self, now: int, cfg: RollupConfig) -> None:
+        """Drop what no score or traceability list can need any more."""
+        keep_from = now - cfg.trace_keep_ms
+        self.trace = [t for t in self.trace if parse_ts(t["ts"]) >= keep_from]
+        action_from = now - cfg.action_window_ms
+        self.actions = {k: a for k, a in self.actions.items() if a[1] > action_from}
+
+    # -- result ----------------------------------------------------------------
+
+    def components(self, now: int, cfg: RollupConfig) -> dict[str, float | None]:
+        return {
+            "action_completion": self._action_completion(now, cfg),
+            "signal_strength": self._signal_strength(now, cfg),
+            "fulfilment": self._fulfilment(cfg),
+        }
+
+    def _action_completion(self, now: int, cfg: RollupConfig) -> float | None:
+        start = now - cfg.action_window_ms
+        due = [a for a in self.actions.values() if start < a[1] <= now]
+        if not due:
+            return None
+        on_time = sum(1 for _, due_ts, done_ts in due if done_ts is not None and done_ts <= due_ts)
+        return on_time / len(due) * 100
+
+    def _signal_strength(self, now: int, cfg: RollupConfig) -> float | None:
+        start = now - cfg.activity_window_ms
+        active = [c for c in self.customers.values() if c[1] is not None and start < c[1] <= now]
+        if not active:
+            return None
+        return sum(clamp(c[0] / cfg.strength_full_points * 100, 0, 100) for c in active) / len(active)
+
+    def _fulfilment(self, cfg: RollupConfig) -> float | None:
+        latest = sorted(self.periods)[-cfg.fulfilment_periods:]
+        if not latest:
+            return None
+        deviations = [abs(self.periods[p][2] - self.periods[p][1]) / self.periods[p][1] for p in latest]
+        return max(0.0, 100 - sum(deviations) / len(deviations) * 100)
+
+    def region(self) -> str | None:
+        """The region most of the team's customers are in (ties: alphabetical)."""
+        counts = Counter(c[3] for c in self.customers.values() if c[3])
+        if not counts:
+            return None
+        return min(counts, key=lambda r: (-counts[r], r))
+
+    def record(self, now: int, cfg: RollupConfig) -> dict[str, Any] | None:
+        """The ``team-credibility`` value at ``now``, or ``None`` with no component."""
+        components = self.components(now, cfg)
+        score = credibility(components, cfg)
+        if score is None:
+            return None
+        score = round(score, 2)
+        return {
+            "team_id": self.team_id,
+            "region": self.region(),
+            "score": score,
+            "band": band(score, cfg),
+            "components": {k: None if v is None else round(v, 2) for k, v in components.items()},
+            "components_used": [k for k in COMPONENTS if components[k] is not None],
+            "weights": {
+                "action_completion": cfg.weight_action_completion,
+                "signal_strength": cfg.weight_signal_strength,
+                "fulfilment": cfg.weight_fulfilment,
+            },
+            "ts": format_ts(now),
+        }
+
+    def publish_if_changed(self, now: int, cfg: RollupConfig) -> dict[str, Any] | None:
+        """The record to publish when the score, band or components changed, else ``None``."""
+        record = self.record(now, cfg)
+        if record is None:
+            return None
+        comparable = [record["score"], record["band"], record["components"], record["region"]]
+        if comparable == self.published:
+            return None
+        self.published = comparable
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": self.team_id, "c": self.customers, "a": self.actions, "p": self.periods,
+            "tr": self.trace, "pub": self.published, "clk": self.clock,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "TeamState":
+        return cls(d["t"], d["c"], d["a"], d["p"], d["tr"], d["pub"], d["clk"])

@@ -1,0 +1,98 @@
+"""The team stage: team updates in, ``team-credibility`` and heat map records out."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol
+
+from scoring.rollup.config import RollupConfig
+from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot
+from scoring.rollup.records import Output
+from scoring.rollup.team import TeamState
+from scoring.timeutil import parse_ts
+
+
+class TeamStore(Protocol):
+    def load(self, team_id: str) -> TeamState | None: ...
+
+    def save(self, state: TeamState) -> None: ...
+
+    def all(self) -> Iterable[TeamState]: ...
+
+    def last_heatmap(self) -> int | None: ...
+
+    def set_last_heatmap(self, at: int) -> None: ...
+
+
+class DictTeamStore:
+    def __init__(self) -> None:
+        self.teams: dict[str, TeamState] = {}
+        self._last_heatmap: int | None = None
+
+    def last_heatmap(self) -> int | None:
+        return self._last_heatmap
+
+    def set_last_heatmap(self, at: int) -> None:
+        self._last_heatmap = at
+
+    def load(self, team_id: str) -> TeamState | None:
+        return self.teams.get(team_id)
+
+    def save(self, state: TeamState) -> None:
+        self.teams[state.team_id] = state
+
+    def all(self) -> Iterable[TeamState]:
+        return list(self.teams.values())
+
+
+def update_time(update: dict[str, Any]) -> int | None:
+    """The event time an update speaks for (it moves the team's clock)."""
+    kind = update["kind"]
+    if kind == "customer":
+        return update.get("as_of") or update.get("activity_ts")
+    if kind == "delta":
+        return parse_ts(update["ts"])
+    if kind in {"action", "outcome"}:
+        return int(update["ts"])
+    return None
+
+
+class TeamRollup:
+    def __init__(self, cfg: RollupConfig, store: TeamStore) -> None:
+        self.cfg = cfg
+        self.store = store
+
+    def apply(self, team_id: str, update: dict[str, Any]) -> list[Output]:
+        state = self.store.load(team_id) or TeamState(team_id)
+        state.apply(update, self.cfg)
+        now = max(state.clock, update_time(update) or state.clock)
+        return self._publish(state, now)
+
+    def tick(self, now: int) -> list[Output]:
+        """The clock moved every team to ``now``: re-score them, and publish the heat
+        map for every snapshot time passed since the last one (the first tick only
+        starts the schedule: a new deployment does not back-fill old weeks)."""
+        outputs: list[Output] = []
+        for state in self.store.all():
+            outputs += self._publish(state, max(state.clock, now))
+        last = self.store.last_heatmap()
+        if last is None:
+            self.store.set_last_heatmap(last_boundary(now, self.cfg))
+            return outputs
+        for at in boundaries_crossed(last, now, self.cfg):
+            outputs += self.heatmap(at, trigger="schedule")
+            self.store.set_last_heatmap(at)
+        return outputs
+
+    def heatmap(self, at: int, trigger: str = "on_demand") -> list[Output]:
+        """One ``credibility-heatmap`` record per region as of ``at``."""
+        return [
+            Output("credibility-heatmap", r["region"], {**r, "trigger": trigger})
+            for r in snapshot(self.store.all(), at, self.cfg)
+        ]
+
+    def _publish(self, state: TeamState, now: int) -> list[Output]:
+        state.clock = now
+        state.forget_before(now, self.cfg)
+        record = state.publish_if_changed(now, self.cfg)
+        self.store.save(state)
+        return [Output("team-credibility", state.team_id, record)] if record else []
