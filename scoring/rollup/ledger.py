@@ -10,7 +10,7 @@ from typing import Any
 from scoring.deltas import Owner, SignalDelta
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import TEAM_UPDATES, UNASSIGNED, Output, stable_id
-from scoring.timeutil import format_ts
+from scoring.timeutil import format_ts, parse_ts
 
 
 @dataclass
@@ -52,7 +52,10 @@ class CustomerLedger:
     ) -> list[Output]:
         """Count a delta; return the new score, an alert if one is due, team updates."""
         self.entries.append([delta.delta_id, delta.signal, delta.points, delta.ts])
-        self.last_delta = record
+        if self.last_delta is None or (delta.ts, delta.delta_id) > (
+            parse_ts(self.last_delta["ts"]), self.last_delta["delta_id"]
+        ):  # the newest in event time, whatever order topics arrived in
+            self.last_delta = record
         self.as_of = max(self.as_of or delta.ts, delta.ts)
         self._trim(cfg)
         outputs = [self._score(delta.customer_id, delta.owner, cfg)]
@@ -111,22 +114,36 @@ class CustomerLedger:
         )
 
     def _maybe_alert(self, delta: SignalDelta, cfg: RollupConfig) -> Output | None:
-        if self.last_alert_ts is not None and delta.ts - self.last_alert_ts < cfg.alert_cooldown_ms:
-            return None
-        start = delta.ts - cfg.alert_window_ms
-        window = [e for e in self.entries if start <= e[3] <= delta.ts]
-        net = sum(e[2] for e in window)
-        if net < cfg.alert_points:
-            return None
-        self.last_alert_ts = delta.ts
+        """Alert when some 7-day window holding this delta reaches the threshold.
+
+        Windows are judged in event time and the earliest qualifying one is taken, so
+        the verdict does not depend on the order in which deltas of different topics
+        arrive (Kafka orders records per partition only).
+        """
+        ends = sorted({e[3] for e in self.entries if delta.ts <= e[3] <= delta.ts + cfg.alert_window_ms})
+        for end in ends:
+            window = [e for e in self.entries if end - cfg.alert_window_ms <= e[3] <= end]
+            net = sum(e[2] for e in window)
+            if net < cfg.alert_points:
+                continue
+            if self.last_alert_ts is not None and abs(end - self.last_alert_ts) < cfg.alert_cooldown_ms:
+                return None
+            self.last_alert_ts = end
+            return self._alert(delta, window, net, end, cfg)
+        return None
+
+    def _alert(
+        self, delta: SignalDelta, window: list[list[Any]], net: int, at: int, cfg: RollupConfig
+    ) -> Output:
         contributing = [
-            {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])} for e in window
+            {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])}
+            for e in sorted(window, key=lambda e: (e[3], e[0]))
         ]
         return Output(
             "procurement-alerts",
             delta.customer_id,
             {
-                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in window)),
+                "alert_id": stable_id("alert", delta.customer_id, *(c["delta_id"] for c in contributing)),
                 "customer_id": delta.customer_id,
                 "team_id": team_of(delta.owner),
                 "region": delta.owner.region,
@@ -134,7 +151,7 @@ class CustomerLedger:
                 "net_points": net,
                 "threshold": cfg.alert_points,
                 "window_days": cfg.alert_window_ms // 86_400_000,
-                "ts": format_ts(delta.ts),
+                "ts": format_ts(at),
                 "contributing_deltas": contributing,
             },
         )
