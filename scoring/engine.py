@@ -99,7 +99,11 @@ class SignalEngine:
         if topic == DIRECTORY_TOPIC:
             outputs += state.ledger.owner_changed(state.customer_id, owner)
         else:
+            recheck = state.ledger.activity_recheck_at(self.rollup)
             outputs += state.ledger.record_activity(state.customer_id, event.ts, owner, self.rollup)
+            later = state.ledger.activity_recheck_at(self.rollup)
+            if later is not None and later != recheck:
+                self.deadlines.push(later, state.customer_id, partition)
         outputs += self._count_deltas(state, applied.deltas, partition)
         if topic == "stale-update":
             watch = state.opportunities[event.get("opportunity_id")]
@@ -116,7 +120,7 @@ class SignalEngine:
         deltas = state.fire_due(now, self.cfg)
         outputs = self._count_deltas(state, deltas, partition)
         outputs += state.ledger.expire(customer_id, state.effective_owner, now, self.rollup)
-        if (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+        if (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, customer_id, partition)
         if deltas or outputs:
             self.store.save(state)
@@ -135,7 +139,7 @@ class SignalEngine:
         """Put a recovered customer's pending due times into the deadline index."""
         for due in state.risk_due_times(self.cfg):
             self.deadlines.push(due, state.customer_id, partition)
-        if (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+        if (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)
 
     def _count_deltas(
@@ -144,7 +148,7 @@ class SignalEngine:
         outputs: list[Output] = []
         for delta in deltas:
             outputs += state.ledger.add_delta(delta, delta.to_record(None), self.rollup)
-        if deltas and (expiry := state.ledger.next_expiry(self.rollup)) is not None:
+        if deltas and (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)
         return outputs
 
@@ -154,7 +158,7 @@ class SignalEngine:
         except InvalidEvent as exc:
             return Handled(Outcome.INVALID, error=exc)
         kind = "action" if topic == "sales-action" else "outcome"
-        update = {"kind": kind, **doc}
+        update = {**doc, "kind": kind}  # an input field named "kind" must not win
         return Handled(Outcome.ACCEPTED, outputs=[Output(TEAM_UPDATES, doc["team_id"], update)])
 
     def _state(self, customer_id: str) -> CustomerState:

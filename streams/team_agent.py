@@ -88,6 +88,8 @@ async def handle_update(event: EventT) -> None:
 
 
 def _observe(team: dict[str, Any]) -> None:
+    if team["score"] is None:
+        return
     metrics.TEAM_SCORE.labels(team["team_id"], team["region"] or "unknown").set(team["score"])
     for band in ("red", "yellow", "green"):
         metrics.TEAM_BAND.labels(team["team_id"], band).set(1 if team["band"] == band else 0)

@@ -66,20 +66,40 @@ class CustomerLedger:
         return outputs + self._report(delta.customer_id, delta.owner)
 
     def expire(self, customer_id: str, owner: Owner, now: int, cfg: RollupConfig) -> list[Output]:
-        """The clock moved to ``now``: deltas that left the window change the score."""
-        if self.as_of is not None and now <= self.as_of:
-            return []
-        self.as_of = now
-        before = len(self.entries)
-        self._trim(cfg)
-        if len(self.entries) == before:
-            return []
-        return [self._score(customer_id, owner, cfg), *self._report(customer_id, owner)]
+        """The clock moved to ``now``: deltas that left the window change the score, and
+        activity held back by the hourly throttle is reported before the team's view of
+        it would run out."""
+        changed = False
+        if self.entries and (self.as_of is None or now > self.as_of):
+            self.as_of = now
+            before = len(self.entries)
+            self._trim(cfg)
+            changed = len(self.entries) != before
+        outputs = [self._score(customer_id, owner, cfg)] if changed else []
+        recheck = self.activity_recheck_at(cfg)
+        if changed or (recheck is not None and now >= recheck):
+            outputs += self._report(customer_id, owner)
+        return outputs
 
     def next_expiry(self, cfg: RollupConfig) -> int | None:
+        """When the oldest delta leaves the score window."""
         if not self.entries:
             return None
-        return min(e[3] for e in self.entries) + cfg.score_window_ms + 1
+        return min(e[3] for e in self.entries) + cfg.score_window_ms
+
+    def activity_recheck_at(self, cfg: RollupConfig) -> int | None:
+        """When the team would stop counting the customer on the activity it was told,
+        while newer activity is still unreported."""
+        if self.reported is None or self.reported[2] is None or self.activity_ts is None:
+            return None
+        if self.activity_ts <= self.reported[2]:
+            return None
+        return int(self.reported[2]) + cfg.activity_window_ms
+
+    def next_due(self, cfg: RollupConfig) -> int | None:
+        """The next time this ledger needs the clock (for the deadline index)."""
+        times = [t for t in (self.next_expiry(cfg), self.activity_recheck_at(cfg)) if t is not None]
+        return min(times) if times else None
 
     def owner_changed(self, customer_id: str, owner: Owner) -> list[Output]:
         if self.reported is None or self.reported[0] == team_of(owner):
@@ -127,7 +147,7 @@ class CustomerLedger:
             if net < cfg.alert_points:
                 continue
             if self.last_alert_ts is not None and abs(end - self.last_alert_ts) < cfg.alert_cooldown_ms:
-                return None
+                continue  # a later window end may lie outside the cool-down
             self.last_alert_ts = end
             return self._alert(delta, window, net, end, cfg)
         return None

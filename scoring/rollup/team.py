@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from scoring.rollup.config import RollupConfig
 from scoring.timeutil import format_ts, parse_ts
@@ -44,9 +47,9 @@ class TeamState:
     kept per identity with its event time, and the newest wins."""
 
     team_id: str
-    #: customer_id -> [net_points, activity_ts, as_of, region]
+    #: customer_id -> [net_points, activity_ts, as_of, region, previous activity_ts]
     customers: dict[str, list[Any]] = field(default_factory=dict)
-    #: "opportunity/action" -> [ts, due_ts, done_ts]
+    #: JSON ``[opportunity_id, action]`` -> [ts, due_ts, done_ts]
     actions: dict[str, list[Any]] = field(default_factory=dict)
     #: period -> [ts, forecast_amount, actual_amount]
     periods: dict[str, list[Any]] = field(default_factory=dict)
@@ -65,8 +68,12 @@ class TeamState:
             held = self.customers.get(update["customer_id"])
             as_of = update.get("as_of") or 0
             if held is None or as_of >= (held[2] or 0):
+                activity = update.get("activity_ts")
+                previous = held[4] if held is not None else None
+                if held is not None and held[1] is not None and held[1] != activity:
+                    previous = held[1]
                 self.customers[update["customer_id"]] = [
-                    update["net_points"], update.get("activity_ts"), as_of, update.get("region"),
+                    update["net_points"], activity, as_of, update.get("region"), previous,
                 ]
         elif kind == "customer_left":
             self.customers.pop(update["customer_id"], None)
@@ -74,7 +81,7 @@ class TeamState:
             if all(t["delta_id"] != update["delta_id"] for t in self.trace):
                 self.trace.append({k: v for k, v in update.items() if k != "kind"})
         elif kind == "action":
-            key = f"{update['opportunity_id']}/{update['action']}"
+            key = orjson.dumps([update["opportunity_id"], update["action"]]).decode()
             held = self.actions.get(key)
             if held is None or update["ts"] >= held[0]:
                 self.actions[key] = [update["ts"], update["due_ts"], update.get("done_ts")]
@@ -113,13 +120,16 @@ class TeamState:
 
     def _signal_strength(self, now: int, cfg: RollupConfig) -> float | None:
         start = now - cfg.activity_window_ms
-        active = [c for c in self.customers.values() if c[1] is not None and start < c[1] <= now]
+        active = [
+            c for c in self.customers.values()
+            if (seen := _activity_at(c, now)) is not None and seen > start
+        ]
         if not active:
             return None
         return sum(clamp(c[0] / cfg.strength_full_points * 100, 0, 100) for c in active) / len(active)
 
     def _fulfilment(self, cfg: RollupConfig) -> float | None:
-        latest = sorted(self.periods)[-cfg.fulfilment_periods:]
+        latest = sorted(self.periods, key=_period_order)[-cfg.fulfilment_periods:]
         if not latest:
             return None
         deviations = [abs(self.periods[p][2] - self.periods[p][1]) / self.periods[p][1] for p in latest]
@@ -154,11 +164,23 @@ class TeamState:
             "ts": format_ts(now),
         }
 
+    def _no_data(self, now: int) -> dict[str, Any]:
+        return {
+            "team_id": self.team_id, "region": self.region(), "score": None, "band": None,
+            "components": dict.fromkeys(COMPONENTS), "components_used": [],
+            "weights": None, "ts": format_ts(now),
+        }
+
     def publish_if_changed(self, now: int, cfg: RollupConfig) -> dict[str, Any] | None:
         """The record to publish when the score, band or components changed, else ``None``."""
         record = self.record(now, cfg)
         if record is None:
-            return None
+            if self.published is None or self.published == ["no data"]:
+                return None
+            # the team lost its last component: say so, or the compacted topic keeps
+            # its old score forever
+            self.published = ["no data"]
+            return self._no_data(now)
         comparable = [record["score"], record["band"], record["components"], record["region"]]
         if comparable == self.published:
             return None
@@ -174,3 +196,17 @@ class TeamState:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TeamState":
         return cls(d["t"], d["c"], d["a"], d["p"], d["tr"], d["pub"], d["clk"])
+
+
+def _period_order(period: str) -> list[Any]:
+    """Natural order: ``2026-9`` before ``2026-12``, ``2026-Q2`` before ``2026-Q10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", period)]
+
+
+def _activity_at(customer: list[Any], now: int) -> int | None:
+    """The customer's newest known activity at or before ``now``: a snapshot for a past
+    moment (the heat map's Friday 17:00) must not miss a customer active since."""
+    for ts in (customer[1], customer[4]):
+        if ts is not None and ts <= now:
+            return int(ts)
+    return None

@@ -48,7 +48,8 @@ def update_time(update: dict[str, Any]) -> int | None:
     """The event time an update speaks for (it moves the team's clock)."""
     kind = update["kind"]
     if kind == "customer":
-        return update.get("as_of") or update.get("activity_ts")
+        times = [t for t in (update.get("as_of"), update.get("activity_ts")) if t is not None]
+        return max(times) if times else None
     if kind == "delta":
         return parse_ts(update["ts"])
     if kind in {"action", "outcome"}:
