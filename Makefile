@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test unit integration bench clean
+.PHONY: help run test test-deps unit integration bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP) ## embedded broker + worker + demo traffic; prints deltas (Ctrl-C stops all)
 	$(BIN)/credence run --demo
 
-test: $(STAMP) ## every test: unit, then integration on Tansu and Apache Kafka
+test: $(STAMP) test-deps ## every test: unit, ops, integration on Tansu and Apache Kafka
 	$(BIN)/python -m pytest
+
+test-deps: ## Debian packages the tests drive (chromium, prometheus/promtool)
+	tools/install-test-deps
 
 unit: $(STAMP) ## unit tests only (no broker)
 	$(BIN)/python -m pytest tests/unit

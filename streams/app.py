@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_advertised_host or settings.web_host}:{settings.web_port}",
         web_in_thread=False,
         producer_acks=-1,
         broker_commit_interval=1.0,

@@ -100,6 +100,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     from streams import signal_agent, team_agent  # noqa: F401  (register agents, tables, timers)
+    from streams import web  # noqa: F401  (web views: /teams, /heatmap)
     from streams.app import app
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())

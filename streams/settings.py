@@ -41,6 +41,12 @@ class Settings:
     data_dir: str = "./data"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    #: host other workers use to reach this one's web server (views forward to the
+    #: worker that holds the team table); defaults to web_host
+    web_advertised_host: str = ""
+    #: bearer token for the web views that expose IP addresses (traceability lists);
+    #: empty disables them. A secret: masked in logs.
+    web_token: str = ""
     time_zone: str = "Asia/Shanghai"
     #: consumer group session timeout: how fast a dead worker's partitions move on.
     #: The embedded broker also waits half of it before the first group join.

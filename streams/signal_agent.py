@@ -173,8 +173,9 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     engine.deadlines = index
     for partition in owned:
         db = state_table.data._db_for_partition(partition)  # Faust has no public per-partition view
-        for _, raw in db.items():
-            engine.index_state(CustomerState.from_bytes(raw), partition)
+        for key, raw in db.items():
+            if key != state_table.data.offset_key:  # Faust keeps its offset in the same DB
+                engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
 
 

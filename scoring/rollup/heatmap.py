@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -76,15 +78,17 @@ CSV_COLUMNS = ("ts", "customer_id", "ip", "signal", "points", "delta_id", "evide
 
 
 def traceability_csv(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([
-            row["ts"], row["customer_id"], row.get("ip") or "", row["signal"], row["points"],
-            row["delta_id"], " ".join(row["evidence_ids"]),
+            row["ts"], _cell(row["customer_id"]), _cell(row.get("ip") or ""), row["signal"],
+            row["points"], row["delta_id"], _cell(" ".join(row["evidence_ids"])),
         ])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Ids come from input: keep a spreadsheet from reading one as a formula."""
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
