@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-deps unit integration bench clean
+.PHONY: help run test test-deps unit integration lint typecheck bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ unit: $(STAMP) ## unit tests only (no broker)
 
 integration: $(STAMP) ## integration tests only
 	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP) ## ruff over the code and tests
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/ruff check scoring streams tests bench
+
+typecheck: $(STAMP) ## mypy --strict over scoring/ and streams/
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/mypy
 
 bench: $(STAMP) ## throughput and latency benchmark (prints figures, asserts nothing)
 	$(BIN)/python -m bench.throughput

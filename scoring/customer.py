@@ -5,8 +5,9 @@ carries all of it (a crash can then never record an event without its effect).""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -24,7 +25,7 @@ from scoring.rules.urgency import Urgency
 _STATE_VERSION = 1
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What became of one input event (also a metric label)."""
 
     ACCEPTED = "accepted"
@@ -165,7 +166,7 @@ class CustomerState:
         )
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "CustomerState":
+    def from_bytes(cls, raw: bytes) -> CustomerState:
         d: dict[str, Any] = orjson.loads(raw)
         if d.get("v") != _STATE_VERSION:
             raise ValueError(f"unknown customer state version {d.get('v')!r}")

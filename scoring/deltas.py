@@ -18,7 +18,7 @@ class Owner:
     region: str | None = None
     rep_id: str | None = None
 
-    def over(self, base: "Owner") -> "Owner":
+    def over(self, base: Owner) -> Owner:
         """These fields where set, ``base``'s elsewhere."""
         return Owner(
             self.team_id or base.team_id, self.region or base.region, self.rep_id or base.rep_id

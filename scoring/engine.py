@@ -83,9 +83,9 @@ class SignalEngine:
         if topic == DIRECTORY_TOPIC and raw is None and key:
             state = self._state(key.decode("utf-8", "replace"))
             state.clear_owner()
-            outputs = state.ledger.owner_changed(state.customer_id, state.effective_owner)
+            left = state.ledger.owner_changed(state.customer_id, state.effective_owner)
             self.store.save(state)
-            return Handled(Outcome.ACCEPTED, outputs=outputs)
+            return Handled(Outcome.ACCEPTED, outputs=left)
         try:
             event = decode_event(self._schemas[topic], raw)
         except InvalidEvent as exc:

@@ -21,7 +21,7 @@ class Evidence:
         return [self.event_id, self.topic, self.ts, self.ip]
 
     @classmethod
-    def from_list(cls, row: list[Any]) -> "Evidence":
+    def from_list(cls, row: list[Any]) -> Evidence:
         return cls(row[0], row[1], row[2], row[3])
 
 

@@ -7,8 +7,9 @@ malformed input can be recorded too), or ``null`` for a tombstone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 import orjson
 

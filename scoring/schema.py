@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -38,7 +39,7 @@ class FieldSpec:
     values: frozenset[str] = frozenset()
 
     @classmethod
-    def from_yaml(cls, name: str, spec: Mapping[str, Any]) -> "FieldSpec":
+    def from_yaml(cls, name: str, spec: Mapping[str, Any]) -> FieldSpec:
         kind = spec["type"]
         if kind not in {"string", "number", "timestamp", "enum"}:
             raise ValueError(f"field {name}: unknown type {kind!r}")
@@ -98,7 +99,7 @@ class RecordSchema:
     fields: tuple[FieldSpec, ...]
 
     @classmethod
-    def from_yaml(cls, topic: str, spec: Mapping[str, Mapping[str, Any]]) -> "RecordSchema":
+    def from_yaml(cls, topic: str, spec: Mapping[str, Mapping[str, Any]]) -> RecordSchema:
         return cls(topic, tuple(FieldSpec.from_yaml(n, s) for n, s in spec.items()))
 
     def decode(self, raw: bytes | None) -> dict[str, Any]:

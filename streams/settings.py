@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.config import RuleConfig
@@ -76,7 +77,7 @@ class Settings:
     def rollup(self) -> RollupConfig:
         return RollupConfig(time_zone=self.time_zone)
 
-    def with_bootstrap(self, servers: str) -> "Settings":
+    def with_bootstrap(self, servers: str) -> Settings:
         return replace(self, bootstrap_servers=servers)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import Any, Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any, cast
 
 import orjson
 from faust.streams import _current_event
@@ -24,9 +25,9 @@ from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
+from scoring.rollup.records import Output
 from streams import metrics
 from streams.app import app, settings
-from scoring.rollup.records import Output
 from streams.channels import RISK_TICKS, catalog, logical_name, outputs, signal_inputs
 from streams.dead_letters import dead_letter_record
 
@@ -43,8 +44,8 @@ class BatchStore:
 
     def __init__(self) -> None:
         self._cache: dict[str, CustomerState | None] = {}
-        self._dirty: dict[str, EventT] = {}
-        self.current: EventT | None = None
+        self._dirty: dict[str, EventT[Any]] = {}
+        self.current: EventT[Any] | None = None
 
     def load(self, customer_id: str) -> CustomerState | None:
         if customer_id not in self._cache:
@@ -84,15 +85,15 @@ async def score_signals(stream: Any) -> None:
             await process_batch(batch)
 
 
-async def process_batch(batch: Sequence[EventT]) -> None:
-    acks: list[asyncio.Future[Any]] = []
+async def process_batch(batch: Sequence[EventT[Any]]) -> None:
+    acks: list[Awaitable[Any]] = []
     for event in batch:
         _current_event.set(weakref.ref(event))
         store.current = event
         message = event.message
         topic = logical_name(message.topic)
         if topic == RISK_TICKS:
-            tick = orjson.loads(message.value)
+            tick = orjson.loads(message.value or b"{}")
             handled = engine.fire_customer(tick["customer_id"], tick["now"], message.partition)
             acks += await _send_deltas(handled.deltas)
             acks += await send_outputs(handled.outputs)
@@ -116,7 +117,7 @@ async def process_batch(batch: Sequence[EventT]) -> None:
 
 async def _send_deltas(
     deltas: list[SignalDelta], ingest_ts: float | None = None
-) -> list[asyncio.Future[Any]]:
+) -> list[Awaitable[Any]]:
     futures = []
     for delta in deltas:
         detected = now_ms()
@@ -132,7 +133,7 @@ async def _send_deltas(
     return futures
 
 
-async def send_outputs(records: list[Output]) -> list[asyncio.Future[Any]]:
+async def send_outputs(records: list[Output]) -> list[Awaitable[Any]]:
     """Publish roll-up records; returns their acknowledgement futures."""
     futures = []
     for record in records:
@@ -144,7 +145,7 @@ async def send_outputs(records: list[Output]) -> list[asyncio.Future[Any]]:
     return futures
 
 
-async def _dead_letter(event: EventT, topic: str, reason: str, detail: str) -> asyncio.Future[Any]:
+async def _dead_letter(event: EventT[Any], topic: str, reason: str, detail: str) -> Awaitable[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
     return await outputs["dead-letter"].send(
         key=event.message.key,
@@ -164,17 +165,17 @@ async def risk_timer() -> None:
         )
 
 
-@app.on_rebalance_complete.connect
+@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
 async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     """After recovery, index the armed opportunities of the partitions we now own."""
     changelog = state_table.changelog_topic.get_topic_name()
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
     index = DeadlineIndex()
     engine.deadlines = index
+    store = cast(Any, state_table.data)  # the RocksDB store: Faust has no public per-partition view
     for partition in owned:
-        db = state_table.data._db_for_partition(partition)  # Faust has no public per-partition view
-        for key, raw in db.items():
-            if key != state_table.data.offset_key:  # Faust keeps its offset in the same DB
+        for key, raw in store._db_for_partition(partition).items():
+            if key != store.offset_key:  # Faust keeps its offset in the same DB
                 engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
 

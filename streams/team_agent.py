@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from faust.types import EventT
@@ -67,8 +68,8 @@ async def score_teams(stream: Any) -> None:
         await handle_update(event)
 
 
-async def handle_update(event: EventT) -> None:
-    update = orjson.loads(event.message.value)
+async def handle_update(event: EventT[Any]) -> None:
+    update = orjson.loads(event.message.value or b"{}")
     kind = update["kind"]
     if kind == "tick":
         published = rollup.tick(update["now"])
@@ -78,7 +79,7 @@ async def handle_update(event: EventT) -> None:
             for o in rollup.heatmap(update["at"])
         ]
     else:
-        published = rollup.apply(event.message.key.decode(), update)
+        published = rollup.apply((event.message.key or b"").decode(), update)
     for record in published:
         if record.topic == "team-credibility":
             _observe(record.value)

@@ -10,7 +10,8 @@ Registered under the URL scheme ``credence://`` so the stock ``kafka://`` is unt
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import aiokafka
 from faust.transport import drivers

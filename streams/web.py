@@ -45,8 +45,9 @@ import hmac
 import html
 import re
 import time
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -244,7 +245,7 @@ def heatmap_html(data: dict[str, Any], at: int, cfg: RollupConfig) -> str:
     esc = html.escape
     tz = ZoneInfo(cfg.time_zone)
     local = datetime.fromtimestamp(at / 1000, tz)
-    utc = datetime.fromtimestamp(at / 1000, timezone.utc)
+    utc = datetime.fromtimestamp(at / 1000, UTC)
     offset = local.strftime("%z")
     offset = f"UTC{offset[:3]}:{offset[3:]}"
     weekday = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")[cfg.heatmap_weekday]
@@ -254,7 +255,7 @@ def heatmap_html(data: dict[str, Any], at: int, cfg: RollupConfig) -> str:
     weights = " \u00b7 ".join(
         f"{label.lower()} {_fmt_score(w * 100)} %"
         for (_, label), w in zip(_COMPONENT_LABELS, (cfg.weight_action_completion, cfg.weight_signal_strength,
-                                                     cfg.weight_fulfilment))
+                                                     cfg.weight_fulfilment), strict=True)
     )
 
     parts = [

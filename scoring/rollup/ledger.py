@@ -85,7 +85,7 @@ class CustomerLedger:
         """When the oldest delta leaves the score window."""
         if not self.entries:
             return None
-        return min(e[3] for e in self.entries) + cfg.score_window_ms
+        return int(min(e[3] for e in self.entries)) + cfg.score_window_ms
 
     def activity_recheck_at(self, cfg: RollupConfig) -> int | None:
         """When the team would stop counting the customer on the activity it was told,
@@ -205,7 +205,7 @@ class CustomerLedger:
         return [self.entries, self.as_of, self.last_delta, self.last_alert_ts, self.activity_ts, self.reported]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> "CustomerLedger":
+    def from_json(cls, data: list[Any]) -> CustomerLedger:
         return cls(*data)
 
 

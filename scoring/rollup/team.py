@@ -132,12 +132,15 @@ class TeamState:
         latest = sorted(self.periods, key=_period_order)[-cfg.fulfilment_periods:]
         if not latest:
             return None
-        deviations = [abs(self.periods[p][2] - self.periods[p][1]) / self.periods[p][1] for p in latest]
+        deviations = [
+            abs(float(self.periods[p][2]) - float(self.periods[p][1])) / float(self.periods[p][1])
+            for p in latest
+        ]
         return max(0.0, 100 - sum(deviations) / len(deviations) * 100)
 
     def region(self) -> str | None:
         """The region most of the team's customers are in (ties: alphabetical)."""
-        counts = Counter(c[3] for c in self.customers.values() if c[3])
+        counts: Counter[str] = Counter(str(c[3]) for c in self.customers.values() if c[3])
         if not counts:
             return None
         return min(counts, key=lambda r: (-counts[r], r))
@@ -194,7 +197,7 @@ class TeamState:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TeamState":
+    def from_json(cls, d: dict[str, Any]) -> TeamState:
         return cls(d["t"], d["c"], d["a"], d["p"], d["tr"], d["pub"], d["clk"])
 
 

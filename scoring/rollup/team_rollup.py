@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot

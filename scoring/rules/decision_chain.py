@@ -38,5 +38,5 @@ class DecisionChain:
         return {role: e.to_list() for role, e in self.latest.items()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DecisionChain":
+    def from_json(cls, data: dict[str, Any]) -> DecisionChain:
         return cls({role: Evidence.from_list(row) for role, row in data.items()})

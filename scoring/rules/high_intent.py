@@ -41,7 +41,7 @@ class HighIntent:
         return [e.to_list() for e in self.streak]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> "HighIntent":
+    def from_json(cls, data: list[Any]) -> HighIntent:
         return cls([Evidence.from_list(row) for row in data])
 
 

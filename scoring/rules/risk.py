@@ -76,7 +76,7 @@ class OpportunityWatch:
         ]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> "OpportunityWatch":
+    def from_json(cls, data: list[Any]) -> OpportunityWatch:
         progress, communication, outcome, fired_on = data
         return cls(
             Evidence.from_list(progress) if progress else None,

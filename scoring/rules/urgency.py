@@ -28,5 +28,5 @@ class Urgency:
         return sorted(self.fired)
 
     @classmethod
-    def from_json(cls, data: list[str]) -> "Urgency":
+    def from_json(cls, data: list[str]) -> Urgency:
         return cls(set(data))

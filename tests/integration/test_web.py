@@ -398,7 +398,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
         elif kind == 2:
-            line = bytearray((a + b) & 0xFF for a, b in zip(line, previous))
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, previous, strict=True))
         elif kind == 3:
             for i in range(stride):
                 left = line[i - bpp] if i >= bpp else 0
@@ -410,6 +410,6 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
                 p = a + b - c
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
-        pixels += zip(line[0::bpp], line[1::bpp], line[2::bpp])
+        pixels += zip(line[0::bpp], line[1::bpp], line[2::bpp], strict=False)
         previous = line
     return width, height, pixels

@@ -8,7 +8,6 @@ from scoring.catalog import Catalog
 from scoring.config import RuleConfig
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
-
 from tests.unit.fixtures import CUSTOMER, catalog
 
 

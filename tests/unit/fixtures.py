@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 from hypothesis import strategies as st
@@ -160,10 +161,7 @@ def feed(
     """Run events and ticks through one customer's state; ``(step index, delta)`` pairs."""
     out: list[tuple[int, SignalDelta]] = []
     for i, step in enumerate(steps):
-        if isinstance(step, Tick):
-            deltas = state.fire_due(step.now, cfg)
-        else:
-            deltas = state.apply(step, cfg).deltas
+        deltas = state.fire_due(step.now, cfg) if isinstance(step, Tick) else state.apply(step, cfg).deltas
         out += [(i, d) for d in deltas]
     return out
 

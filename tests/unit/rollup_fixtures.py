@@ -3,7 +3,8 @@ sends them, hand-made signal deltas, and small output filters."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from scoring.config import DAY_MS, HOUR_MS
 from scoring.deltas import Owner, SignalDelta
@@ -13,7 +14,6 @@ from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import TEAM_UPDATES, Output
 from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from scoring.timeutil import parse_ts
-
 from tests.unit.fixtures import T0
 
 D = DAY_MS

@@ -9,7 +9,6 @@ import pytest
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
 from scoring.customer import CustomerState, Outcome
 from scoring.deltas import Owner
-
 from tests.unit.fixtures import (
     CUSTOMER,
     Tick,

@@ -10,7 +10,6 @@ import pytest
 
 from scoring.deltas import Owner, SignalDelta
 from scoring.events import Evidence
-
 from tests.unit.fixtures import T0, T0_ISO
 
 #: SPEC "Output topics", ``signal-deltas``.

@@ -12,7 +12,6 @@ from scoring.customer import CustomerState, Outcome
 from scoring.deltas import Owner
 from scoring.engine import DictStore, SignalEngine
 from scoring.replay import LogRecord, read_log, replay, write_deltas
-
 from tests.unit.fixtures import (
     BytesStore,
     Tick,

@@ -14,7 +14,6 @@ from scoring.customer import CustomerState, Outcome
 from scoring.engine import DictStore, SignalEngine
 from scoring.events import Event
 from scoring.replay import replay
-
 from tests.unit.fixtures import (
     GAPS_MS,
     SPEC_POINTS,

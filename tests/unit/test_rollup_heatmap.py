@@ -17,7 +17,6 @@ from scoring.rollup.heatmap import (
     traceability_csv,
 )
 from scoring.rollup.team import TeamState
-
 from tests.unit.rollup_fixtures import (
     D,
     H,

@@ -12,9 +12,8 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import TEAM_UPDATES, stable_id
 from scoring.timeutil import format_ts
-
 from tests.unit.fixtures import at, catalog, record
-from tests.unit.rollup_fixtures import D, H, NOW, make_delta, of
+from tests.unit.rollup_fixtures import NOW, D, H, make_delta, of
 
 CFG = RollupConfig()
 OWNER = Owner("T1", "east", "R1")

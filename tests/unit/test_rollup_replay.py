@@ -9,9 +9,8 @@ import pytest
 from scoring.config import RuleConfig
 from scoring.replay import LogRecord, read_log, replay
 from scoring.rollup.team import COMPONENTS
-
 from tests.unit.fixtures import catalog, record
-from tests.unit.rollup_fixtures import D, H, NOW, brief_team, of
+from tests.unit.rollup_fixtures import NOW, D, H, brief_team, of
 
 CFG = RuleConfig()
 

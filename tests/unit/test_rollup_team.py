@@ -7,7 +7,6 @@ import pytest
 
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import COMPONENTS, TeamState, band, credibility
-
 from tests.unit.rollup_fixtures import (
     NOW,
     D,

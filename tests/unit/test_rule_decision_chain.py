@@ -6,7 +6,6 @@ import pytest
 
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
 from scoring.rules.decision_chain import DecisionChain
-
 from tests.unit.fixtures import at, feed, login
 
 H, D = HOUR_MS, DAY_MS

@@ -6,7 +6,6 @@ import pytest
 
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
 from scoring.rules.high_intent import HighIntent
-
 from tests.unit.fixtures import CUSTOMER, at, feed, quote_open
 
 Q, OTHER = "quote", "contract"

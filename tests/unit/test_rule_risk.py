@@ -8,7 +8,6 @@ import pytest
 from scoring.config import HOUR_MS, RuleConfig
 from scoring.customer import CustomerState
 from scoring.rules.risk import OpportunityWatch
-
 from tests.unit.fixtures import CUSTOMER, OMIT, Tick, at, communication, evidence_ids, feed, progress
 
 H = HOUR_MS
@@ -177,7 +176,9 @@ def test_opportunity_watch_due_and_trigger(steps, due, trigger, cfg):
     watch = OpportunityWatch()
     for ev in steps:
         watch.apply(ev)
-    shift = (lambda v: None if v is None else v - at())
+    def shift(v: int | None) -> int | None:
+        return None if v is None else v - at()
+
     assert shift(watch.due_at(cfg)) == due
     assert shift(watch.trigger_ts(cfg)) == trigger
     if due is not None:

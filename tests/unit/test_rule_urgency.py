@@ -7,7 +7,6 @@ import pytest
 from scoring.config import RuleConfig
 from scoring.customer import CustomerState
 from scoring.rules.urgency import Urgency
-
 from tests.unit.fixtures import OMIT, at, feed, rush
 
 

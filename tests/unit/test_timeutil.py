@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.timeutil import TimestampError, format_ts, parse_ts
-
 from tests.unit.fixtures import T0
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
