@@ -11,6 +11,7 @@ COPY pyproject.toml topics.yaml ./
 COPY scoring/ scoring/
 COPY streams/ streams/
 RUN pip install . \
+ && rm -rf scoring streams build *.egg-info \
  && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home credence \
  && mkdir -p /var/lib/credence \
  && chown credence:credence /var/lib/credence
@@ -25,5 +26,5 @@ USER 10001:10001
 VOLUME ["/var/lib/credence"]
 EXPOSE 6066
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ['CREDENCE_WEB_PORT'], timeout=4)"]
+  CMD ["python", "-c", "import os, urllib.request; h = os.environ['CREDENCE_WEB_HOST'].replace('0.0.0.0', '127.0.0.1'); urllib.request.urlopen('http://%s:%s/metrics' % (h, os.environ['CREDENCE_WEB_PORT']), timeout=4)"]
 CMD ["credence", "worker"]

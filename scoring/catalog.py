@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from scoring.schema import RecordSchema
 BEHAVIOUR_TOPICS = ("document-open", "role-login", "rush-delivery", "stale-update")
 DIRECTORY_TOPIC = "customer-directory"
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "topics.yaml"
+_IN_CHECKOUT = Path(__file__).resolve().parent.parent / "topics.yaml"
+_INSTALLED = Path(sys.prefix) / "share" / "credence" / "topics.yaml"
+DEFAULT_PATH = _IN_CHECKOUT if _IN_CHECKOUT.exists() else _INSTALLED
 
 
 @dataclass(frozen=True)

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+import weakref
 from typing import Any
 
 import orjson
+from faust.streams import _current_event
 from faust.types import EventT
 
 from scoring.rollup.records import TEAM_UPDATES, Output
-from scoring.rollup.team import TeamState
 from scoring.rollup.team_rollup import TeamRollup
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import catalog, outputs, team_updates
 from streams.signal_agent import send_outputs
-
-_HEATMAP_KEY = b"\x00last-heatmap"
+from streams.team_store import TableTeamStore
 
 team_table = app.Table(
     "team-state",
@@ -32,54 +31,37 @@ team_table = app.Table(
     key_type=bytes,
     value_type=bytes,
 )
-
-
-class TableTeamStore:
-    """Team states in the Faust table; written under the current (update) event."""
-
-    def load(self, team_id: str) -> TeamState | None:
-        raw = team_table.get(team_id.encode())
-        return TeamState.from_json(orjson.loads(raw)) if raw else None
-
-    def save(self, state: TeamState) -> None:
-        team_table[state.team_id.encode()] = orjson.dumps(state.to_json())
-
-    def all(self) -> Iterable[TeamState]:
-        return [
-            TeamState.from_json(orjson.loads(raw))
-            for key, raw in list(team_table.items())
-            if key != _HEATMAP_KEY
-        ]
-
-    def last_heatmap(self) -> int | None:
-        raw = team_table.get(_HEATMAP_KEY)
-        return int(raw) if raw else None
-
-    def set_last_heatmap(self, at: int) -> None:
-        team_table[_HEATMAP_KEY] = str(at).encode()
-
-
-rollup = TeamRollup(settings.rollup, TableTeamStore())
+store = TableTeamStore(team_table)
+rollup = TeamRollup(settings.rollup, store)
 
 
 @app.agent(team_updates)
 async def score_teams(stream: Any) -> None:
-    async for event in stream.events():
-        await handle_update(event)
+    async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_seconds):
+        await handle_batch(batch)
 
 
-async def handle_update(event: EventT[Any]) -> None:
-    update = orjson.loads(event.message.value or b"{}")
-    kind = update["kind"]
-    if kind == "tick":
-        published = rollup.tick(update["now"])
-    elif kind == "heatmap":
-        published = [
-            Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
-            for o in rollup.heatmap(update["at"])
-        ]
-    else:
-        published = rollup.apply((event.message.key or b"").decode(), update)
+async def handle_batch(batch: list[EventT[Any]]) -> None:
+    """Team updates are applied in order; teams are scored once per run of updates."""
+    published: list[Output] = []
+    pending: list[tuple[str, dict[str, Any]]] = []
+    for event in batch:
+        _current_event.set(weakref.ref(event))  # table writes go to this event's partition
+        update = orjson.loads(event.message.value or b"{}")
+        kind = update["kind"]
+        if kind not in {"tick", "heatmap"}:
+            pending.append(((event.message.key or b"").decode(), update))
+            continue
+        published += rollup.apply_many(pending)
+        pending = []
+        if kind == "tick":
+            published += rollup.tick(update["now"])
+        else:
+            published += [
+                Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
+                for o in rollup.heatmap(update["at"])
+            ]
+    published += rollup.apply_many(pending)
     for record in published:
         if record.topic == "team-credibility":
             _observe(record.value)
@@ -94,6 +76,13 @@ def _observe(team: dict[str, Any]) -> None:
     metrics.TEAM_SCORE.labels(team["team_id"], team["region"] or "unknown").set(team["score"])
     for band in ("red", "yellow", "green"):
         metrics.TEAM_BAND.labels(team["team_id"], band).set(1 if team["band"] == band else 0)
+
+
+@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+async def forget_cached_teams(sender: Any, **kwargs: Any) -> None:
+    store.invalidate()
+    metrics.TEAM_SCORE.clear()  # the worker that now owns the teams re-publishes them
+    metrics.TEAM_BAND.clear()
 
 
 @app.timer(settings.team_tick_seconds, on_leader=True)

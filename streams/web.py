@@ -51,7 +51,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import orjson
 from faust.types import TP
 from faust.web import Request, Response, View
 from yarl import URL
@@ -61,7 +60,7 @@ from scoring.rollup.heatmap import WEEK_MS, last_boundary, snapshot, traceabilit
 from scoring.rollup.team import TeamState
 from scoring.timeutil import format_ts
 from streams.app import app, settings
-from streams.team_agent import _HEATMAP_KEY, team_table
+from streams.team_agent import store, team_table
 
 #: set on a forwarded request: the receiver answers itself or says 503, never forwards again
 ROUTED_HEADER = "X-Credence-Routed-By"
@@ -107,23 +106,12 @@ def team_table_owner() -> str | None:
 
 
 def all_teams() -> list[TeamState]:
-    """Every team of the table (reads RocksDB of the active partitions; no stream needed)."""
-    return sorted(
-        (TeamState.from_json(_loads(raw)) for key, raw in list(team_table.items()) if key != _HEATMAP_KEY),
-        key=lambda t: t.team_id,
-    )
+    """Every team, from the team store (the owner's table; no stream needed)."""
+    return sorted(store.all(), key=lambda t: t.team_id)
 
 
 def one_team(team_id: str) -> TeamState | None:
-    key = team_id.encode()
-    if key == _HEATMAP_KEY:
-        return None
-    raw = team_table.get(key)
-    return TeamState.from_json(_loads(raw)) if raw else None
-
-
-def _loads(raw: bytes) -> Any:
-    return orjson.loads(raw)
+    return store.load(team_id)
 
 
 # -- pure helpers (unit-testable) --------------------------------------------------

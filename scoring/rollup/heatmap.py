@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
-from scoring.timeutil import format_ts, parse_ts
+from scoring.timeutil import format_ts
 
 WEEK_MS = 7 * 86_400_000
 
@@ -71,8 +71,11 @@ def snapshot(teams: Iterable[TeamState], at: int, cfg: RollupConfig) -> list[dic
 
 def traceability(team: TeamState, start: int, end: int) -> list[dict[str, Any]]:
     """Every delta of the team with trigger time in ``[start, end)``, oldest first."""
-    rows = [t for t in team.trace if start <= parse_ts(t["ts"]) < end]
-    return sorted(rows, key=lambda t: (parse_ts(t["ts"]), t["delta_id"]))
+    rows = [t for t in team.trace.values() if start <= t["ts_ms"] < end]
+    return [
+        {k: v for k, v in t.items() if k != "ts_ms"}
+        for t in sorted(rows, key=lambda t: (t["ts_ms"], t["delta_id"]))
+    ]
 
 
 CSV_COLUMNS = ("ts", "customer_id", "ip", "signal", "points", "delta_id", "evidence_ids")

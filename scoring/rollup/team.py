@@ -41,10 +41,19 @@ def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float
     return sum(weights[k] * v for k, v in used.items()) / total
 
 
+#: how often a team drops facts no window needs any more (amortised housekeeping)
+FORGET_EVERY_MS = 3_600_000
+
+
 @dataclass
 class TeamState:
     """Everything one team's score is computed from. Order-independent: each fact is
-    kept per identity with its event time, and the newest wins."""
+    kept per identity with its event time, and the newest wins.
+
+    A big team (thousands of customers) must not be rewritten whole on every update:
+    ``dirty`` and ``removed`` name the pieces (``("c", customer)``, ``("a", action)``,
+    ``("t", delta_id)``, ``("h", "")`` for the rest) a store must write or delete.
+    """
 
     team_id: str
     #: customer_id -> [net_points, activity_ts, as_of, region, previous activity_ts]
@@ -53,12 +62,15 @@ class TeamState:
     actions: dict[str, list[Any]] = field(default_factory=dict)
     #: period -> [ts, forecast_amount, actual_amount]
     periods: dict[str, list[Any]] = field(default_factory=dict)
-    #: delta traces for the traceability list, newest last
-    trace: list[dict[str, Any]] = field(default_factory=list)
+    #: delta_id -> trace entry (with ``ts_ms``) for the traceability lists
+    trace: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: comparable content of the last published record
     published: list[Any] | None = None
     #: the newest time this team has heard of: scores are computed as of it
     clock: int = 0
+    forgot_at: int = 0
+    dirty: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
+    removed: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
 
     # -- accumulate --------------------------------------------------------------
 
@@ -75,31 +87,55 @@ class TeamState:
                 self.customers[update["customer_id"]] = [
                     update["net_points"], activity, as_of, update.get("region"), previous,
                 ]
+                self._touch("c", update["customer_id"])
         elif kind == "customer_left":
-            self.customers.pop(update["customer_id"], None)
+            if self.customers.pop(update["customer_id"], None) is not None:
+                self._drop("c", update["customer_id"])
         elif kind == "delta":
-            if all(t["delta_id"] != update["delta_id"] for t in self.trace):
-                self.trace.append({k: v for k, v in update.items() if k != "kind"})
+            if update["delta_id"] not in self.trace:
+                entry = {k: v for k, v in update.items() if k != "kind"}
+                self.trace[update["delta_id"]] = {**entry, "ts_ms": parse_ts(update["ts"])}
+                self._touch("t", update["delta_id"])
         elif kind == "action":
             key = orjson.dumps([update["opportunity_id"], update["action"]]).decode()
             held = self.actions.get(key)
             if held is None or update["ts"] >= held[0]:
                 self.actions[key] = [update["ts"], update["due_ts"], update.get("done_ts")]
+                self._touch("a", key)
         elif kind == "outcome":
             held = self.periods.get(update["period"])
             if held is None or update["ts"] >= held[0]:
                 self.periods[update["period"]] = [
                     update["ts"], update["forecast_amount"], update["actual_amount"],
                 ]
+                self._touch("h", "")
         else:
             raise ValueError(f"unknown team update kind {kind!r}")
 
     def forget_before(self, now: int, cfg: RollupConfig) -> None:
-        """Drop what no score or traceability list can need any more."""
+        """Drop what no score or traceability list can need any more (at most hourly)."""
+        if now - self.forgot_at < FORGET_EVERY_MS:
+            return
+        self.forgot_at = now
+        self._touch("h", "")
         keep_from = now - cfg.trace_keep_ms
-        self.trace = [t for t in self.trace if parse_ts(t["ts"]) >= keep_from]
+        for delta_id in [d for d, t in self.trace.items() if t["ts_ms"] < keep_from]:
+            del self.trace[delta_id]
+            self._drop("t", delta_id)
         action_from = now - cfg.action_window_ms
-        self.actions = {k: a for k, a in self.actions.items() if a[1] > action_from}
+        for key in [k for k, a in self.actions.items() if a[1] <= action_from]:
+            del self.actions[key]
+            self._drop("a", key)
+        for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
+            del self.periods[period]
+
+    def _touch(self, kind: str, key: str) -> None:
+        self.dirty.add((kind, key))
+        self.removed.discard((kind, key))
+
+    def _drop(self, kind: str, key: str) -> None:
+        self.removed.add((kind, key))
+        self.dirty.discard((kind, key))
 
     # -- result ----------------------------------------------------------------
 
@@ -190,15 +226,35 @@ class TeamState:
         self.published = comparable
         return record
 
+    # -- persistence -----------------------------------------------------------
+
+    def header(self) -> dict[str, Any]:
+        """Everything but the per-customer, per-action and per-delta pieces."""
+        return {"t": self.team_id, "p": self.periods, "pub": self.published,
+                "clk": self.clock, "fa": self.forgot_at}
+
+    def piece(self, kind: str, key: str) -> Any:
+        if kind == "h":
+            return self.header()
+        pieces: dict[str, dict[str, Any]] = {"c": self.customers, "a": self.actions, "t": self.trace}
+        return pieces[kind][key]
+
+    @classmethod
+    def from_pieces(cls, header: dict[str, Any], pieces: list[tuple[str, str, Any]]) -> TeamState:
+        state = cls(header["t"], periods=header["p"], published=header["pub"],
+                    clock=header["clk"], forgot_at=header["fa"])
+        targets: dict[str, dict[str, Any]] = {"c": state.customers, "a": state.actions, "t": state.trace}
+        for kind, key, value in pieces:
+            targets[kind][key] = value
+        return state
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "t": self.team_id, "c": self.customers, "a": self.actions, "p": self.periods,
-            "tr": self.trace, "pub": self.published, "clk": self.clock,
-        }
+        return {**self.header(), "c": self.customers, "a": self.actions, "tr": self.trace}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TeamState:
-        return cls(d["t"], d["c"], d["a"], d["p"], d["tr"], d["pub"], d["clk"])
+        pieces = [("c", k, v) for k, v in d["c"].items()] + [("a", k, v) for k, v in d["a"].items()]
+        return cls.from_pieces(d, pieces + [("t", k, v) for k, v in d["tr"].items()])
 
 
 def _period_order(period: str) -> list[Any]:

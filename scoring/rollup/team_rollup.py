@@ -64,10 +64,21 @@ class TeamRollup:
         self.store = store
 
     def apply(self, team_id: str, update: dict[str, Any]) -> list[Output]:
-        state = self.store.load(team_id) or TeamState(team_id)
-        state.apply(update, self.cfg)
-        now = max(state.clock, update_time(update) or state.clock)
-        return self._publish(state, now)
+        return self.apply_many([(team_id, update)])
+
+    def apply_many(self, updates: list[tuple[str, dict[str, Any]]]) -> list[Output]:
+        """Apply a batch, then score each touched team once: a big team is not
+        re-scored for every one of its updates."""
+        touched: dict[str, TeamState] = {}
+        for team_id, update in updates:
+            state = touched.get(team_id) or self.store.load(team_id) or TeamState(team_id)
+            state.apply(update, self.cfg)
+            state.clock = max(state.clock, update_time(update) or state.clock)
+            touched[team_id] = state
+        outputs: list[Output] = []
+        for state in touched.values():
+            outputs += self._publish(state, state.clock)
+        return outputs
 
     def tick(self, now: int) -> list[Output]:
         """The clock moved every team to ``now``: re-score them, and publish the heat
@@ -93,8 +104,12 @@ class TeamRollup:
         ]
 
     def _publish(self, state: TeamState, now: int) -> list[Output]:
-        state.clock = now
+        if now != state.clock:
+            state.clock = now
+            state.dirty.add(("h", ""))
         state.forget_before(now, self.cfg)
         record = state.publish_if_changed(now, self.cfg)
+        if record is not None:
+            state.dirty.add(("h", ""))
         self.store.save(state)
         return [Output("team-credibility", state.team_id, record)] if record else []
