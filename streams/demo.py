@@ -138,6 +138,8 @@ def describe(topic: str, record: dict[str, Any]) -> str:
             f"team={record['team_id']} net={record['net_points']} in {record['window_days']} days"
         )
     if topic == "team-credibility":
+        if record["score"] is None:
+            return f"TEAM {record['team_id']:<11} no data left"
         parts = ", ".join(f"{k}={v}" for k, v in record["components"].items() if v is not None)
         return f"TEAM {record['team_id']:<11} score={record['score']:6.2f} {record['band']:<6} ({parts})"
     return f"dead-letter  {record['reason']:<15} from {record['topic']}: {record['detail']}"
