@@ -105,7 +105,8 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams import (  # noqa: F401  (register agents, tables, timers)
+    from streams import (  # noqa: F401  (register agents, tables, timers, views)
+        lag,
         signal_agent,
         team_agent,
         web,

@@ -6,6 +6,10 @@
   rejects InitProducerId.
 
 Registered under the URL scheme ``credence://`` so the stock ``kafka://`` is untouched.
+
+``register()`` also works around a faust-streaming 0.15.3 race that loses records when
+a worker takes over partitions whose changelog it must restore (see
+:func:`_seek_before_resuming_streams`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiokafka
+from faust.tables.recovery import Recovery
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -50,6 +55,26 @@ class Transport(faust_aiokafka.Transport):
     default_port = 9092
 
 
+_on_recovery_completed = Recovery.on_recovery_completed
+
+
+async def _seek_before_resuming_streams(self: Recovery, generation_id: int = 0) -> None:
+    """``Recovery.on_recovery_completed`` with the flow stopped until the streams are seeked.
+
+    After restoring a changelog, faust-streaming 0.15.3 resumes the stream partitions
+    while the flow is still on (it was turned on to read the changelog) and only then
+    seeks them to the committed offsets. Records fetched in between are processed and
+    move the read offset; the seek moves it back, and the next record already fetched
+    opens a "gap" that Faust counts as acknowledged: the records in it are committed
+    without ever being processed. Stopping the flow first closes the window; the
+    original method turns it back on after the seek (as ``_resume_streams`` does).
+    """
+    self.app.consumer.stop_flow()
+    self.app.flow_control.suspend()
+    await _on_recovery_completed(self, generation_id)
+
+
 def register(idempotence: bool) -> None:
     Producer.idempotence = idempotence
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
+    Recovery.on_recovery_completed = _seek_before_resuming_streams  # type: ignore[method-assign]

@@ -33,10 +33,6 @@ pytestmark = pytest.mark.tansu
 SYNTHETIC = {"up"}
 #: Metrics whose labelled series exist only after something the scenario cannot
 #: cause. The worker must still declare them (# TYPE in the scrape).
-KNOWN_LAZY = {
-    "credence_consumer_lag_records": "set by the timer of streams/lag.py, which `credence worker` "
-    "does not import yet (streams/cli.py cmd_worker); drop this entry once it does",
-}
 DEADLINE_S = 120.0
 
 
@@ -167,7 +163,7 @@ def test_every_dashboard_and_alert_metric_is_in_a_live_scrape(live: Live) -> Non
         for name in metric_names(expr):
             queried.setdefault(name, []).append(where)
     scraped = queried.keys() - SYNTHETIC
-    required = scraped - KNOWN_LAZY.keys()
+    required = set(scraped)
 
     # labelled series appear as the scenario is processed: poll the scrape
     end = time.monotonic() + DEADLINE_S
@@ -203,8 +199,6 @@ def test_every_dashboard_and_alert_query_runs_on_prometheus(live: Live) -> None:
             pytest.fail(f"{where}: {exc}")
     panels = [(w, e) for w, e in grafana_queries() if w.startswith("panel")]
     for where, expr in panels:
-        if metric_names(expr) & KNOWN_LAZY.keys():
-            continue
         live.prometheus.wait_until(
             as_instant_query(expr), bool, DEADLINE_S,
             on_timeout=lambda where=where: f"{where} shows no data\n{live.diagnostics()}",

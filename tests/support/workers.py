@@ -10,9 +10,10 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -39,7 +40,7 @@ class Deployment:
     workdir: Path
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
     env_extra: dict[str, str] = field(default_factory=dict)
-    workers: list["Worker"] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -48,8 +49,8 @@ class Deployment:
     def apply_topics(self) -> None:
         asyncio.run(apply_topics(self.settings, load_catalog()))
 
-    def start_worker(self, name: str = "w1", preload: tuple[str, ...] = ()) -> "Worker":
-        worker = Worker(self, name, preload=preload)
+    def start_worker(self, name: str = "w1") -> Worker:
+        worker = Worker(self, name)
         worker.start()
         self.workers.append(worker)
         return worker
@@ -178,7 +179,7 @@ class Deployment:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = time.monotonic() + deadline_s
-            while any(await consumer.position(tp) < ends[tp] for tp in tps):
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
                 if time.monotonic() > end:
                     raise TimeoutError(f"gave up reading {topics} after {deadline_s}s")
                 batch = await consumer.getmany(timeout_ms=200)
@@ -196,11 +197,9 @@ class Deployment:
 class Worker:
     """``credence worker`` in a subprocess, its output in ``<workdir>/<name>.log``."""
 
-    def __init__(self, deployment: Deployment, name: str, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, deployment: Deployment, name: str) -> None:
         self.deployment = deployment
         self.name = name
-        #: modules imported before ``credence worker`` runs (e.g. one not yet wired into the CLI)
-        self.preload = preload
         self.web_port = free_port()
         self.log_path = deployment.workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -219,10 +218,6 @@ class Worker:
             **d.env_extra,
         }
         command = [sys.executable, "-m", "streams.cli", "worker"]
-        if self.preload:
-            imports = "".join(f"import {module}; " for module in self.preload)
-            command = [sys.executable, "-c",
-                       f"import sys; {imports}from streams.cli import main; sys.exit(main(['worker']))"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 command,
