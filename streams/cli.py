@@ -167,12 +167,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             print(f"starting embedded broker at {_start_embedded(stack)}", flush=True)
         settings = _settings()
-        from streams.embedded_broker import die_with_parent
+        from streams.processes import die_with_parent, stop_process
 
         worker = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"], preexec_fn=die_with_parent
         )
-        stack.callback(_stop_process, worker)
+        stack.callback(stop_process, worker, 15.0)
         print(f"worker started (pid {worker.pid}); web and /metrics on http://{settings.web_host}:{settings.web_port}", flush=True)
         try:
             if args.demo:
@@ -191,16 +191,6 @@ async def _demo(settings: Settings) -> None:
         return time.time_ns() // 1_000_000
 
     await asyncio.gather(produce_demo(settings, now_ms), print_outputs(settings))
-
-
-def _stop_process(proc: subprocess.Popen[bytes], deadline_s: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(deadline_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:

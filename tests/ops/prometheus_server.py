@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -18,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from streams.embedded_broker import free_port
+from streams.processes import free_port, stop_process
 from tests.ops.support import PROMETHEUS_CONFIGS, WORKER_JOB
 
 Labels = tuple[tuple[str, str], ...]
@@ -81,14 +79,8 @@ class PrometheusServer:
         raise TimeoutError(f"prometheus not ready after {ready_deadline_s}s:\n{self.log_tail()}")
 
     def stop(self, deadline_s: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(deadline_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, deadline_s, group=True)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

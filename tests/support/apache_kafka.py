@@ -45,6 +45,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from streams.processes import free_port, stop_process
+
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "ApacheKafka",
@@ -137,13 +139,6 @@ def ensure_kafka_jars(version: str | None = None) -> Path:
     return libs
 
 
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 def _cluster_id() -> str:
     """A random Kafka cluster id (a Uuid in URL-safe base64 without padding).
 
@@ -223,23 +218,10 @@ def _run_coroutine_sync(
     return box[0]
 
 
-def _stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """SIGTERM ``proc`` (a controlled shutdown), then SIGKILL after ``timeout_s``."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
-
-
 def _finalize(proc: subprocess.Popen[bytes] | None, workdir: str) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit)."""
     if proc is not None:
-        _stop_process(proc, 5.0)
+        stop_process(proc, 5.0)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -334,10 +316,10 @@ class ApacheKafka:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"kafka-{self.version}-"))
         self._finalizer = weakref.finalize(self, _finalize, None, str(self.workdir))
         try:
-            self.port = _free_port()
-            self.controller_port = _free_port()
+            self.port = free_port()
+            self.controller_port = free_port()
             while self.controller_port == self.port:
-                self.controller_port = _free_port()
+                self.controller_port = free_port()
             props = self._write_properties()
             classpath = f"{libs}/*"
             self._format_storage(java, classpath, props)
@@ -351,7 +333,7 @@ class ApacheKafka:
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and remove its folder."""
         if self._proc is not None:
-            _stop_process(self._proc, self.stop_timeout)
+            stop_process(self._proc, self.stop_timeout)
             self._proc = None
         if self._finalizer is not None:
             self._finalizer.detach()

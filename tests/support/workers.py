@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.catalog import load_catalog
-from streams.embedded_broker import free_port
+from streams.processes import free_port, stop_process
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 
@@ -292,10 +292,5 @@ class Worker:
             self.proc.wait()
 
     def stop(self, deadline_s: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(deadline_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc is not None:
+            stop_process(self.proc, deadline_s, group=True)
