@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -43,9 +45,28 @@ async def apply_topics(settings: Settings, catalog: Catalog) -> list[str]:
         ]
         if missing:
             await admin.create_topics(missing)
+            await _wait_for_leaders(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, names: list[str], deadline_s: float = 30.0
+) -> None:
+    """Return once every partition of ``names`` has a leader: a topic is not usable
+    the moment CreateTopics answers (producers get NotLeaderForPartition)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if time.monotonic() > end:
+            raise TimeoutError(f"topics without leaders after {deadline_s}s: {names}")
+        await asyncio.sleep(0.1)
 
 
 async def check_topics(settings: Settings, catalog: Catalog) -> list[Drift]:

@@ -29,8 +29,6 @@ from tests.integration.scenario import DAY, HOUR
 from tests.support.workers import Deployment, Record, Worker
 
 TOKEN = "s3cret-web-token"
-#: ``streams.web`` is imported by ``credence worker``; preloading it as well is harmless
-PRELOAD = ("streams.web",)
 CFG = RollupConfig()  # the worker runs with the defaults: Asia/Shanghai, Friday 17:00
 TEAMS = {"c1": ("team-red", "east"), "c2": ("team-gold", "east"), "c3": ("team-west", "west")}
 WEIGHTS = {"action_completion": 0.4, "signal_strength": 0.35, "fulfilment": 0.25}
@@ -147,7 +145,7 @@ def start_scored(deployment: Deployment, token: str | None = TOKEN, workers: int
     if token is not None:
         deployment.env_extra["CREDENCE_WEB_TOKEN"] = token
     directory, log, boundary = build_log(int(time.time() * 1000))
-    started = [deployment.start_worker(f"w{i + 1}", preload=PRELOAD) for i in range(workers)]
+    started = [deployment.start_worker(f"w{i + 1}") for i in range(workers)]
     if workers > 1:
         wait_for_group(started)
     deployment.produce(directory)  # ownership first: Kafka does not order across topics
