@@ -3,11 +3,12 @@
 Two variants:
 
 * ``core``: :class:`scoring.engine.SignalEngine` over an in-memory dict of
-  ``CustomerState`` objects, i.e. validation + de-duplication + the four rules;
+  ``CustomerState`` objects, i.e. validation, de-duplication, the four rules and the
+  per-customer roll-up ledger (customer scores, alerts, team updates);
 * ``core+codec``: the same, but state kept as bytes and each batch of 500 decodes a
   touched customer once (``CustomerState.from_bytes``) and encodes it once at the end
   (``to_bytes``), as the worker's ``BatchStore`` does against its RocksDB table.
-  Deltas are rendered as ``signal-deltas`` JSON as the worker does.
+  Deltas and roll-up records are rendered as JSON as the worker does before sending.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class CoreResult:
     events: int
     seconds: float
     deltas: Counter[str] = field(default_factory=Counter)
+    outputs: Counter[str] = field(default_factory=Counter)  # roll-up records, by topic
     outcomes: Counter[str] = field(default_factory=Counter)
     largest_state_bytes: int = 0
 
@@ -84,6 +86,10 @@ def run_core(events: list[tuple[str, bytes, bytes]], codec: bool, batch: int = 5
                 deltas[delta.signal] += 1
                 if codec:
                     orjson.dumps(delta.to_record(now))
+            for output in getattr(handled, "outputs", ()):  # the roll-up, where the engine has it
+                result.outputs[output.topic] += 1
+                if codec:
+                    orjson.dumps(output.value)
         if isinstance(store, BytesBatchStore):
             store.flush()
     result.seconds = time.perf_counter() - began

@@ -58,23 +58,12 @@ def buckets(samples: list[Sample], histogram: str, **labels: str) -> list[tuple[
     return sorted(rows)
 
 
-def quantile(q: float, cumulative: list[tuple[float, float]]) -> float:
-    """``histogram_quantile``: linear interpolation inside the bucket holding rank q·n.
-
-    A rank in the ``+Inf`` bucket yields the largest finite bound (a lower bound)."""
+def bucket_bound(q: float, cumulative: list[tuple[float, float]]) -> float:
+    """Upper bound of the bucket holding rank q·n (``inf`` if past the last finite one)."""
     if not cumulative or cumulative[-1][1] == 0:
         return math.nan
     rank = q * cumulative[-1][1]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in cumulative:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
-        lower_bound, lower_count = bound, count
-    return lower_bound
+    return next(bound for bound, count in cumulative if count >= rank)
 
 
 def share_at_most(bound: float, cumulative: list[tuple[float, float]]) -> float:

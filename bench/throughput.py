@@ -16,8 +16,9 @@ One run (about two minutes with the defaults on the embedded broker):
    the ``signal-deltas`` records and from the worker's histogram;
 7. stops everything it started.
 
-It also runs the pure scoring core in process over the same events (no Kafka), with a
-short cProfile. It prints figures and asserts nothing.
+It also runs the pure scoring core in process over the same events (no Kafka; ``--profile``
+adds a cProfile of it), and ``--sample-worker`` shows where the worker's threads spend the
+pipeline interval. It prints figures and asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import argparse
 import asyncio
 import contextlib
 import importlib.metadata
-import io
+import itertools
+import logging
 import math
 import os
 import platform
-import pstats
 import shutil
 import signal
 import subprocess
@@ -38,17 +39,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import promtext
+from bench import promtext, sampler
 from bench.core import CoreResult, profile_core, run_core
 from bench.workload import BEHAVIOUR_TOPICS, LATENCY, THROUGHPUT, Workload, generate
 from scoring.timeutil import parse_ts
@@ -58,9 +60,10 @@ EVENTS_METRIC = "credence_input_events_total"
 DELTAS_METRIC = "credence_signal_deltas_total"
 LATENCY_METRIC = "credence_event_to_delta_seconds"
 BATCH_METRIC = "credence_batch_processing_seconds"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 RATIO_GOAL = 0.10
 P99_GOAL_MS = 100.0
-POLL_S = 0.1  # /metrics scrape period while the pipeline runs
+POLL_S = 0.2  # /metrics scrape period while the pipeline runs (a scrape costs the worker ~2-4 ms)
 FIRST_POLL_S = 0.02  # ... and while waiting for its first progress
 
 
@@ -103,6 +106,7 @@ def machine_facts() -> dict[str, str]:
         for name in ("faust-streaming", "aiokafka", "orjson", "rocksdict")
     )
     return {
+        "load": load_average(),
         "nproc": nproc,
         "cpu": cpu,
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -154,6 +158,63 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return math.nan, math.nan
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    busy = sum(values[i] for i in (0, 1, 2, 5, 6, 7) if i < len(values))
+    total = busy + values[3] + (values[4] if len(values) > 4 else 0)
+    return busy / _CLK_TCK, total / _CLK_TCK
+
+
+@dataclass
+class Usage:
+    """CPU used during an interval: by the worker, the broker, this process, everyone."""
+
+    worker: float
+    broker: float
+    bench: float
+    machine_busy: float
+    machine_total: float
+
+    @property
+    def others(self) -> float:
+        """Core-seconds used by processes this benchmark did not start."""
+        ours = sum(v for v in (self.worker, self.broker, self.bench) if not math.isnan(v))
+        return max(0.0, self.machine_busy - ours)  # clock-tick rounding can make it a hair negative
+
+    def describe(self, seconds: float) -> str:
+        cores = self.machine_total / seconds if seconds else math.nan
+        return (f"worker CPU {self.worker:.1f}s ({self.worker / seconds * 100:.0f} % of one core), "
+                f"broker {self.broker:.1f}s ({self.broker / seconds * 100:.0f} %), bench {self.bench:.1f}s; "
+                f"machine busy {self.machine_busy / self.machine_total * 100:.0f} % of {cores:.0f} cores, "
+                f"other processes {self.others:.1f} core-s ({self.others / seconds * 100:.0f} % of one core)")
+
+
+class UsageMeter:
+    def __init__(self, worker_pid: int | None, broker_pid: int | None) -> None:
+        self.pids = worker_pid, broker_pid
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, ...]:
+        busy, total = machine_cpu()
+        return (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), time.process_time(), busy, total)
+
+    def stop(self) -> Usage:
+        end = self._read()
+        return Usage(*(b - a for a, b in zip(self.start, end, strict=True)))
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 # -- producing and raw consuming -------------------------------------------------------------
 
 
@@ -178,6 +239,7 @@ class RawResult:
     seconds: float
     first_record_s: float
     bytes: int
+    by_partition: dict[int, int]  # events per partition number, over the four topics
 
     @property
     def rate(self) -> float:
@@ -185,60 +247,94 @@ class RawResult:
 
 
 async def raw_consume(bootstrap: str, prefix: str, n: int, deadline_s: float) -> RawResult:
-    """A plain aiokafka consumer without a group: read ``n`` records of the four behaviour
-    topics from the beginning, orjson-decode each. Timed from just after ``start()``
-    (connected, metadata known) until the ``n``-th value is decoded."""
+    """A plain aiokafka consumer without a group: read the ``n`` records of the four
+    behaviour topics from the beginning and orjson-decode each value.
+
+    Timed from the moment its partitions are assigned and positioned at their start
+    offsets (connected, metadata and offsets known: the analogue of a worker that has
+    joined its group) until the ``n``-th value is decoded."""
     consumer = AIOKafkaConsumer(
-        *(prefix + t for t in BEHAVIOUR_TOPICS),
         bootstrap_servers=bootstrap,
         group_id=None,
-        auto_offset_reset="earliest",
         enable_auto_commit=False,
         fetch_max_wait_ms=100,
     )
     await consumer.start()
     try:
+        tps = [
+            TopicPartition(prefix + t, p)
+            for t in BEHAVIOUR_TOPICS
+            for p in sorted(consumer.partitions_for_topic(prefix + t) or await _partitions(consumer, prefix + t))
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            await consumer.position(tp)
         began = time.perf_counter()
         count = size = 0
         first = math.nan
+        by_partition: dict[int, int] = defaultdict(int)
         while count < n:
             if time.perf_counter() - began > deadline_s:
                 raise TimeoutError(f"raw consumer read {count} of {n} records in {deadline_s}s")
             batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
+            for tp, messages in batch.items():
                 for m in messages:
                     orjson.loads(m.value)
                     size += len(m.value)
-                    count += 1
+                count += len(messages)
+                by_partition[tp.partition] += len(messages)
             if count and math.isnan(first):
                 first = time.perf_counter() - began
-        return RawResult(count, time.perf_counter() - began, first, size)
+        return RawResult(count, time.perf_counter() - began, first, size, dict(by_partition))
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        await consumer._client.force_metadata_update()  # aiokafka knows only subscribed topics
+        if parts := consumer.partitions_for_topic(topic):
+            return set(parts)
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no metadata for {topic}")
+
+
+async def records_written(bootstrap: str, prefix: str, exclude: tuple[str, ...]) -> dict[str, int]:
+    """Records in every topic of a deployment (its prefix, or its Faust app id for the
+    changelogs) but ``exclude``, by name without the prefix. End offsets are taken as the
+    larger of ListOffsets and a fetch's high watermark (the embedded broker's ListOffsets
+    can fall short of the last batch's end)."""
+    app_id = f"credence-{prefix.rstrip('.')}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="credence-bench")
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics()
+                 if t.startswith((prefix, app_id)) and t not in {prefix + e for e in exclude}]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in names for p in sorted(await _partitions(consumer, t))]
+        listed = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = time.monotonic() + 10
+        while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < end:
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        counts: dict[str, int] = {}
+        for tp in tps:
+            name = tp.topic[len(prefix):] if tp.topic.startswith(prefix) else tp.topic[len(app_id) + 1:]
+            counts[name] = counts.get(name, 0) + max(listed[tp], consumer.highwater(tp) or 0) - starts[tp]
+        return counts
     finally:
         await consumer.stop()
 
 
 # -- the pipeline --------------------------------------------------------------------------
-
-
-class ProfiledWorker(Worker):
-    """``credence worker`` under cProfile (main thread only: Faust's consumer thread is not seen)."""
-
-    def __init__(self, deployment: Deployment, name: str, profile_path: Path) -> None:
-        super().__init__(deployment, name)
-        self.profile_path = profile_path
-
-    def start(self) -> None:
-        real = subprocess.Popen
-
-        def popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-            argv = [argv[0], "-m", "cProfile", "-o", str(self.profile_path), *argv[1:]]
-            return real(argv, **kwargs)
-
-        subprocess.Popen = popen  # type: ignore[assignment, misc]
-        try:
-            super().start()
-        finally:
-            subprocess.Popen = real  # type: ignore[misc]
 
 
 def scrape_or_none(worker: Worker) -> list[promtext.Sample] | None:
@@ -248,13 +344,42 @@ def scrape_or_none(worker: Worker) -> list[promtext.Sample] | None:
         return None  # web server not up yet
 
 
+class WorkerWatch:
+    """Fails fast when the worker dies, an agent crashes (Faust restarts it and the
+    process lives on) or the count stops moving."""
+
+    STALL_S = 30.0
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._offset = 0
+        self._last_change = time.monotonic()
+        self._last_value = -1.0
+
+    def check(self, value: float | None = None) -> None:
+        w = self.worker
+        if not w.alive:
+            raise RuntimeError(f"worker {w.name} exited:\n{w.log_tail()}")
+        with contextlib.suppress(OSError), open(w.log_path, "rb") as f:
+            f.seek(self._offset)
+            new = f.read()
+            self._offset += len(new)
+            if b"Crashed reason=" in new:
+                raise RuntimeError(f"an agent of worker {w.name} crashed:\n{w.log_tail(60)}")
+        now = time.monotonic()
+        if value is not None and value != self._last_value:
+            self._last_value, self._last_change = value, now
+        elif value is not None and now - self._last_change > self.STALL_S:
+            raise TimeoutError(f"worker {w.name} stalled at {value:.0f} for {self.STALL_S:.0f}s:\n{w.log_tail()}")
+
+
 def wait_for_progress(worker: Worker, deadline_s: float) -> tuple[float, float]:
     """Poll every FIRST_POLL_S until the worker has counted an input event;
     returns (monotonic time of that scrape, events counted by then)."""
+    watch = WorkerWatch(worker)
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        if not worker.alive:
-            raise RuntimeError(f"worker {worker.name} exited:\n{worker.log_tail()}")
+        watch.check()
         samples = scrape_or_none(worker)
         if samples is not None and (count := promtext.total(samples, EVENTS_METRIC)) > 0:
             return time.monotonic(), count
@@ -266,11 +391,10 @@ def wait_for_count(
     worker: Worker, target: float, deadline_s: float, trace: list[tuple[float, float]] | None = None, **labels: str
 ) -> tuple[float, list[promtext.Sample]]:
     """Poll every POLL_S until ``EVENTS_METRIC{labels}`` summed reaches ``target``."""
+    watch = WorkerWatch(worker)
     end = time.monotonic() + deadline_s
     last = 0.0
     while time.monotonic() < end:
-        if not worker.alive:
-            raise RuntimeError(f"worker {worker.name} exited:\n{worker.log_tail()}")
         samples = scrape_or_none(worker)
         if samples is not None:
             at = time.monotonic()
@@ -279,13 +403,14 @@ def wait_for_count(
                 trace.append((at, last))
             if last >= target:
                 return at, samples
+        watch.check(last if samples is not None else None)
         time.sleep(POLL_S)
     raise TimeoutError(f"worker {worker.name} counted {last:.0f} of {target:.0f} in {deadline_s}s:\n{worker.log_tail()}")
 
 
 def crossing(trace: list[tuple[float, float]], level: float) -> float:
     """When the count first reached ``level``, interpolated between scrapes."""
-    for (t0, c0), (t1, c1) in zip(trace, trace[1:]):
+    for (t0, c0), (t1, c1) in itertools.pairwise(trace):
         if c1 >= level:
             return t0 if c1 == c0 else t0 + (t1 - t0) * (level - c0) / (c1 - c0)
     return trace[-1][0]
@@ -298,14 +423,15 @@ class PipelineResult:
     counted_at_start: float
     startup_s: float
     steady_rate: float
+    tenths: list[float]  # seconds taken by each tenth of the events
     deltas: dict[str, float]
     outcomes: dict[str, float]
     dead_letters: float
-    worker_cpu_s: float
-    broker_cpu_s: float
+    usage: Usage
+    written: dict[str, int]
     batch_seconds: float
     batches: float
-    profile: str = ""
+    samples: str = ""
 
     @property
     def rate(self) -> float:
@@ -313,57 +439,67 @@ class PipelineResult:
 
 
 def run_pipeline(
-    deployment: Deployment, n: int, broker: BrokerInfo, profile_path: Path | None
+    deployment: Deployment, n: int, broker: BrokerInfo, sample_path: Path | None
 ) -> PipelineResult:
-    worker: Worker
-    if profile_path is not None:
-        worker = ProfiledWorker(deployment, "pipeline", profile_path)
-        worker.start()
-        deployment.workers.append(worker)
-    else:
-        worker = deployment.start_worker("pipeline")
+    if sample_path is not None:
+        # the worker imports bench.sampler at start-up through a sitecustomize module
+        hook = sample_path.parent / "sampler-hook"
+        hook.mkdir(exist_ok=True)
+        (hook / "sitecustomize.py").write_text("import bench.sampler  # noqa: F401\n")
+        path = [str(hook), str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        deployment.env_extra.update(CREDENCE_BENCH_SAMPLE=str(sample_path), PYTHONPATH=os.pathsep.join(path))
+    worker = deployment.start_worker("pipeline")
     launched = time.monotonic()
     t0, c0 = wait_for_progress(worker, deadline_s=120)
-    cpu_w0, cpu_b0 = cpu_seconds(worker.proc.pid if worker.proc else None), cpu_seconds(broker.pid)
+    if sample_path is not None:
+        sample_path.with_suffix(".start").touch()
+    meter = UsageMeter(worker.proc.pid if worker.proc else None, broker.pid)
     log(f"worker progressing {t0 - launched:.1f}s after launch ({c0:.0f} events already counted); timing")
     trace: list[tuple[float, float]] = [(t0, c0)]
     t1, samples = wait_for_count(worker, n, deadline_s=60 + n / 100, trace=trace)
-    cpu_w1, cpu_b1 = cpu_seconds(worker.proc.pid if worker.proc else None), cpu_seconds(broker.pid)
+    usage = meter.stop()
+    sampled = ""
+    if sample_path is not None:
+        sample_path.with_suffix(".stop").touch()
+        end = time.monotonic() + 10
+        while not sample_path.exists() and time.monotonic() < end:
+            time.sleep(0.1)
+        time.sleep(0.2)  # let the write finish
+        sampled = sampler.summarise(sample_path) if sample_path.exists() else "(no samples written)"
     batch_s = promtext.total(samples, BATCH_METRIC + "_sum")
     batches = promtext.total(samples, BATCH_METRIC + "_count")
     elapsed = t1 - t0
     lo, hi = crossing(trace, 0.1 * n), crossing(trace, 0.9 * n)
     steady = 0.8 * n / (hi - lo) if hi > lo else math.nan
+    marks = [t0] + [crossing(trace, n * k / 10) for k in range(1, 11)]
+    tenths = [b - a for a, b in itertools.pairwise(marks)]
     log(f"all {n} events counted after {elapsed:.2f}s; waiting 2 s for timer-fired deltas")
     time.sleep(2.0)  # risk deltas fired by the 1 s timer after the last event
     final = promtext.scrape(worker.web_port)
     worker.stop()
-    profile = ""
-    if profile_path is not None and profile_path.exists():
-        out = io.StringIO()
-        pstats.Stats(str(profile_path), stream=out).sort_stats("tottime").print_stats(20)
-        profile = out.getvalue()
+    written = asyncio.run(records_written(deployment.bootstrap, deployment.prefix, BEHAVIOUR_TOPICS))
     return PipelineResult(
         events=n,
         seconds=elapsed,
         counted_at_start=c0,
         startup_s=t0 - launched,
         steady_rate=steady,
+        tenths=tenths,
         deltas=promtext.by_label(final, DELTAS_METRIC, "signal"),
         outcomes=promtext.by_label(final, EVENTS_METRIC, "outcome"),
         dead_letters=promtext.total(final, "credence_dead_letters_total"),
-        worker_cpu_s=cpu_w1 - cpu_w0,
-        broker_cpu_s=cpu_b1 - cpu_b0,
+        usage=usage,
+        written=written,
         batch_seconds=batch_s,
         batches=batches,
-        profile=profile,
+        samples=sampled,
     )
 
 
 # -- latency -------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
         return math.nan
@@ -383,6 +519,9 @@ class LatencyResult:
     histogram: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     worker_deltas: float = 0.0
     catch_up_s: float = 0.0
+    usage: Usage | None = None
+    wall_s: float = 0.0  # production start to worker caught up (the usage interval)
+    points: list[tuple[int, int, str]] = field(default_factory=list)  # (send ms, detected - send ms, signal)
 
 
 async def _paced_produce(
@@ -450,12 +589,15 @@ async def _latency_run(
         behaviour_done = False
         end = time.monotonic() + 60
         samples: list[promtext.Sample] = []
+        watch = WorkerWatch(worker)
         while time.monotonic() < end:
-            samples = await asyncio.to_thread(scrape_or_none, worker) or []
+            scraped = await asyncio.to_thread(scrape_or_none, worker)
+            samples = scraped or []
             counted = sum(promtext.total(samples, EVENTS_METRIC, topic=t) for t in BEHAVIOUR_TOPICS)
             if counted >= produced:
                 behaviour_done = True
                 break
+            watch.check(counted)
             await asyncio.sleep(POLL_S)
         if not behaviour_done:
             raise TimeoutError(f"latency worker did not catch up:\n{worker.log_tail()}")
@@ -480,6 +622,7 @@ async def _latency_run(
         completing_send, completing_ts = max(evidence)  # the last-sent evidence completed it
         detected = parse_ts(record["detected_at"]) - completing_send
         result.deltas.append(record)
+        result.points.append((completing_send, detected, record["signal"]))
         if parse_ts(record["ts"]) == completing_ts:  # fired on arrival of its last event
             result.detected_ms.append(detected)
             result.received_ms.append(received_at - completing_send)
@@ -488,13 +631,14 @@ async def _latency_run(
             result.timer_detected_ms.append(detected)
     for values in (result.detected_ms, result.received_ms, result.timer_detected_ms, *result.by_signal.values()):
         values.sort()
+    result.points.sort()
     return result
 
 
 def run_latency(
-    bootstrap: str, workdir: Path, args: argparse.Namespace, stack: ExitStack
-) -> tuple[LatencyResult, str]:
-    deployment = Deployment(bootstrap, workdir / "latency", prefix=f"bench-lat-{uuid.uuid4().hex[:8]}.")
+    broker: BrokerInfo, workdir: Path, prefix: str, args: argparse.Namespace, stack: ExitStack
+) -> LatencyResult:
+    deployment = Deployment(broker.bootstrap, workdir / "latency", prefix=prefix, env_extra=dict(args.env))
     deployment.workdir.mkdir(parents=True)
     stack.callback(deployment.stop)
     deployment.apply_topics()
@@ -506,12 +650,22 @@ def run_latency(
     wait_for_count(worker, len(directory), 120, topic="customer-directory")
     log(f"latency worker has processed the directory ({len(directory)} records); "
         f"producing {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s")
+    meter, began = UsageMeter(worker.proc.pid if worker.proc else None, broker.pid), time.monotonic()
     result = asyncio.run(_latency_run(deployment, worker, workload, args.latency_rate, args.latency_seconds))
+    result.usage, result.wall_s = meter.stop(), time.monotonic() - began
     worker.stop()
-    return result, deployment.prefix
+    (deployment.workdir / "latency-points.json").write_bytes(orjson.dumps(result.points))  # kept with --keep
+    return result
 
 
 # -- cleanup on an existing cluster ----------------------------------------------------------------
+
+
+def cleanup_topics(bootstrap: str, prefixes: list[str]) -> None:
+    """Delete the topics of our deployments (prefixed, and Faust's under the app ids)."""
+    owned = [p for prefix in prefixes for p in (prefix, f"credence-{prefix.rstrip('.')}")]
+    deleted = asyncio.run(delete_topics(bootstrap, owned))
+    log(f"deleted {len(deleted)} topics of this run: {', '.join(deleted) or '-'}")
 
 
 async def delete_topics(bootstrap: str, prefixes: list[str]) -> list[str]:
@@ -539,11 +693,12 @@ def pct_row(label: str, values: list[float]) -> str:
 
 
 def hist_row(label: str, cumulative: list[tuple[float, float]]) -> str:
-    q = [promtext.quantile(p, cumulative) * 1000 for p in (.5, .95, .99)]
+    """Percentiles of a Prometheus histogram as the upper bound of their bucket."""
+    bounds = [promtext.bucket_bound(p, cumulative) * 1000 for p in (.5, .95, .99)]
     share = promtext.share_at_most(0.1, cumulative)
     n = cumulative[-1][1] if cumulative else 0
-    return (f"  {label:<44} {ms(q[0])} {ms(q[1])} {ms(q[2])}    -    n={n:.0f}, "
-            f"{share * 100:.2f} % <= 100 ms")
+    cells = " ".join(f"{'<=' + format(b, '.0f'):>6}" for b in bounds)
+    return f"  {label:<44} {cells}    -    n={n:.0f}, {share * 100:.2f} % <= 100 ms"
 
 
 def print_summary(
@@ -554,17 +709,24 @@ def print_summary(
     n = args.events
     line = "=" * 100
     print(f"\n{line}\nCredence benchmark — summary ({time.strftime('%Y-%m-%d %H:%M %Z')}, whole run {wall_s:.0f}s)\n{line}")
-    print(f"machine   nproc={facts['nproc']}  {facts['cpu']}  {facts['os']}")
+    print(f"machine   nproc={facts['nproc']}  {facts['cpu']}  {facts['os']}  load average at start {facts['load']}")
     print(f"software  {facts['python']}; {facts['packages']}")
     print(f"broker    {broker.kind}, version {broker.version}, {broker.bootstrap}")
+    if args.env:
+        print(f"worker    extra environment: {' '.join(f'{k}={v}' for k, v in args.env.items())}")
     mix = "/".join(f"{THROUGHPUT.mix[t] * 100:.0f}" for t in BEHAVIOUR_TOPICS)
     print(f"workload  {fmt_int(n)} events, mean value {mean_size:.0f} B, {fmt_int(args.customers)} customers "
           f"(Zipf s={args.zipf_s}), mix {mix} % {'/'.join(BEHAVIOUR_TOPICS)}; produced in {produce_s:.1f}s "
           f"({fmt_int(n / produce_s)}/s)")
-    print("\nthroughput                                      events   seconds     events/s   vs raw")
+    if raw or pipe or core:
+        print("\nthroughput                                      events   seconds     events/s   vs raw")
     if raw:
         print(f"  raw aiokafka consumer + orjson decode     {fmt_int(raw.events):>12} {raw.seconds:9.2f} "
               f"{fmt_int(raw.rate):>12}   100 %")
+    if raw:
+        partition, most = max(raw.by_partition.items(), key=lambda kv: kv[1])
+        print(f"  (partition {partition} of the four topics holds {most / raw.events * 100:.0f} % of the events, "
+              f"an even spread {100 / len(raw.by_partition):.0f} %: the hottest customers' keys hash there)")
     if pipe:
         ratio = pipe.rate / raw.rate if raw else math.nan
         verdict = "met" if ratio >= RATIO_GOAL else "NOT met"
@@ -581,9 +743,15 @@ def print_summary(
         print(f"    (N - already counted) / interval = {fmt_int((n - pipe.counted_at_start) / pipe.seconds)}/s; "
               f"10 %->90 % of events: {fmt_int(pipe.steady_rate)}/s; worker start to first progress {pipe.startup_s:.1f}s")
         busy = pipe.batch_seconds / pipe.seconds
-        print(f"    worker CPU {pipe.worker_cpu_s:.1f}s ({pipe.worker_cpu_s / pipe.seconds * 100:.0f} % of one core), "
-              f"broker CPU {pipe.broker_cpu_s:.1f}s ({pipe.broker_cpu_s / pipe.seconds * 100:.0f} %); "
-              f"inside process_batch {pipe.batch_seconds:.1f}s ({busy * 100:.0f} %), "
+        print(f"    seconds per tenth of the events: {' '.join(f'{t:.1f}' for t in pipe.tenths)}")
+        print(f"    {pipe.usage.describe(pipe.seconds)}")
+        per_event = pipe.usage.worker / n * 1e6
+        print(f"    worker CPU per input event {per_event:.0f} us: one full core would give at most "
+              f"{fmt_int(1e6 / per_event)} events/s (a figure less sensitive to other load than the rate)")
+        written = sum(pipe.written.values())
+        top = ", ".join(f"{k} {fmt_int(v)}" for k, v in sorted(pipe.written.items(), key=lambda kv: -kv[1]) if v)
+        print(f"    records the worker wrote: {fmt_int(written)} ({written / n:.2f} per input event): {top}")
+        print(f"    inside process_batch {pipe.batch_seconds:.1f}s ({busy * 100:.0f} % of the interval), "
               f"{pipe.batches:.0f} batches of {n / max(pipe.batches, 1):.0f} events on average")
         deltas = ", ".join(f"{k} {v:.0f}" for k, v in sorted(pipe.deltas.items()))
         outcomes = ", ".join(f"{k} {v:.0f}" for k, v in sorted(pipe.outcomes.items()))
@@ -597,18 +765,44 @@ def print_summary(
         print(f"\nlatency   {fmt_int(lat.produced)} events at {lat.rate:.0f}/s for {lat.seconds:.1f}s, event ts = send time; "
               f"{len(lat.deltas)} deltas read ({lat.worker_deltas:.0f} emitted), {total} fired on arrival of their last event, "
               f"{len(lat.timer_detected_ms)} by the risk timer; worker caught up {lat.catch_up_s:.1f}s after the last send")
+        lp = LATENCY
+        print(f"  workload: mix {'/'.join(f'{lp.mix[t] * 100:.0f}' for t in BEHAVIOUR_TOPICS)} %, quote opens "
+              f"{lp.quote_share * 100:.0f} % of opens ({lp.long_dwell_share * 100:.0f} % over 120 s), logins only "
+              f"{'/'.join(lp.roles)}, {lp.contract_share * 100:.0f} % of rush notes name a contract "
+              f"({lp.new_contract_share * 100:.0f} % new), stale-updates as back-dated progress + reply pairs "
+              f"({lp.outcomes.get('reconsider', 0) * 100:.0f} % reconsider)")
         print(f"  {'ms':<44}    p50    p95    p99    max   goal p99 < {P99_GOAL_MS:.0f} ms")
-        verdict = percentile(lat.detected_ms, .99) < P99_GOAL_MS
+        met = percentile(lat.detected_ms, .99) < P99_GOAL_MS
         print(pct_row("detected_at - send time of completing event", lat.detected_ms)
-              + f"  {'met' if verdict else 'NOT met'}")
+              + f"  {'met' if met else 'NOT met'}")
         print(pct_row("bench receive - send time of completing event", lat.received_ms))
         for signal_name, values in sorted(lat.by_signal.items()):
             print(pct_row(f"  detected_at, {signal_name}", values))
         if lat.timer_detected_ms:
             print(pct_row("  detected_at, risk fired by the 1 s timer", lat.timer_detected_ms))
+        if lat.points:
+            start, windows = lat.points[0][0], 5
+            span = max(1.0, (lat.points[-1][0] - start) / windows)
+            buckets: list[list[float]] = [[] for _ in range(windows)]
+            for sent_at, latency, _ in lat.points:
+                buckets[min(windows - 1, int((sent_at - start) / span))].append(latency)
+            parts = [f"{percentile(sorted(b), .5):.0f}/{percentile(sorted(b), .99):.0f}" for b in buckets]
+            print(f"  p50/p99 detected_at - send (ms) by fifth of the send period: {'  '.join(parts)}"
+                  f"  (rising = the worker falls behind)")
         print(hist_row(f"worker histogram {LATENCY_METRIC}{{clock=event}}", lat.histogram.get("event", [])))
         print(hist_row("worker histogram ...{clock=ingest} (broker ts)", lat.histogram.get("ingest", [])))
-        print("  (histogram percentiles are interpolated inside buckets 5/10/25/50/100/250 ms...)")
+        print("  (histogram: the bucket (5/10/25/50/100/250/500 ms, 1/2.5/5/10/30/60 s) holding each percentile;\n"
+              "   the record timestamp is the producer's CreateTime, i.e. the send time, so both clocks agree here)")
+        if lat.usage:
+            print(f"  during the phase ({lat.wall_s:.0f}s): {lat.usage.describe(lat.wall_s)}")
+        if pipe and pipe.rate < lat.rate:
+            print(f"  NOTE: {lat.rate:.0f} events/s is more than the pipeline's measured {pipe.rate:.0f}/s: "
+                  f"the worker falls behind, and these latencies are mostly queueing delay")
+    shared = [u.others / secs for u, secs in ((pipe.usage if pipe else None, pipe.seconds if pipe else 0),
+                                               (lat.usage if lat else None, lat.wall_s if lat else 0)) if u and secs]
+    if shared and max(shared) > 0.25:
+        print(f"  WARNING: processes this benchmark did not start used up to {max(shared) * 100:.0f} % of a core "
+              f"while it measured: the figures are lower than this machine gives when idle")
     print(line)
 
 
@@ -630,14 +824,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", action="append", default=[], choices=("raw", "pipeline", "core", "latency"),
                         help="skip a phase (repeatable)")
     parser.add_argument("--profile", action="store_true", help="print cProfile of the in-process core")
-    parser.add_argument("--profile-worker", action="store_true",
-                        help="run the pipeline worker under cProfile (slower) and print its top functions")
+    parser.add_argument("--sample-worker", action="store_true",
+                        help="sample the pipeline worker's threads every 5 ms (diagnostic; "
+                             "costs the worker a few %%) and print where the time goes")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the workers, e.g. CREDENCE_BATCH_WITHIN_SECONDS=0.05 or "
+                             "Faust's PRODUCER_LINGER=0.005 (repeatable; printed in the summary)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (worker logs, state)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.env = dict(item.split("=", 1) for item in args.worker_env)
+    # aiokafka logs retried NotLeaderForPartition warnings while fresh topics elect leaders
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -653,11 +854,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 stack.callback(shutil.rmtree, workdir, ignore_errors=True)
             broker = start_broker(args, stack)
-            prefixes: list[str] = []
-            if args.bootstrap:
-                stack.callback(lambda: log("deleted topics: " + ", ".join(
-                    asyncio.run(delete_topics(broker.bootstrap, [p for q in prefixes for p in (q, f"credence-{q.rstrip('.')}")]))
-                ) or "-"))
+            prefixes = [f"bench-tp-{uuid.uuid4().hex[:8]}.", f"bench-lat-{uuid.uuid4().hex[:8]}."]
+            if args.bootstrap:  # an existing cluster keeps no topics of ours
+                stack.callback(cleanup_topics, broker.bootstrap, prefixes)
 
             # 2. workload, produced once
             t = time.perf_counter()
@@ -667,9 +866,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"generated {len(events)} events in {time.perf_counter() - t:.1f}s (mean value {mean_size:.0f} B); "
                 f"top customer {workload.zipf.share_of_top(1) * 100:.1f} % of traffic, top 100 "
                 f"{workload.zipf.share_of_top(100) * 100:.0f} %")
-            deployment = Deployment(broker.bootstrap, workdir / "throughput", prefix=f"bench-tp-{uuid.uuid4().hex[:8]}.")
+            deployment = Deployment(
+                broker.bootstrap, workdir / "throughput", prefix=prefixes[0], env_extra=dict(args.env)
+            )
             deployment.workdir.mkdir(parents=True)
-            prefixes.append(deployment.prefix)
             stack.callback(deployment.stop)
             deployment.apply_topics()
             produce_s = asyncio.run(produce_all(broker.bootstrap, deployment.prefix, events))
@@ -691,24 +891,26 @@ def main(argv: list[str] | None = None) -> int:
 
             # 4. pipeline
             if "pipeline" not in args.skip:
-                profile_path = workdir / "worker.prof" if args.profile_worker else None
-                pipe = run_pipeline(deployment, len(events), broker, profile_path)
+                sample_path = workdir / "worker-samples.json" if args.sample_worker else None
+                pipe = run_pipeline(deployment, len(events), broker, sample_path)
                 log(f"pipeline: {pipe.events} events in {pipe.seconds:.2f}s = {pipe.rate:.0f}/s; "
                     f"deltas {dict(pipe.deltas)}")
-                if pipe.profile:
-                    print(pipe.profile, flush=True)
+                if pipe.samples:
+                    print(pipe.samples, flush=True)
             del events
 
             # 6. latency
             if "latency" not in args.skip:
-                lat, prefix = run_latency(broker.bootstrap, workdir, args, stack)
-                prefixes.append(prefix)
+                lat = run_latency(broker, workdir, prefixes[1], args, stack)
                 log(f"latency: {len(lat.detected_ms)} deltas, p99 {percentile(lat.detected_ms, .99):.1f} ms")
             if args.keep:
                 log(f"work folder kept: {workdir}")
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except (RuntimeError, TimeoutError) as exc:  # a worker died, crashed or stalled
+        print(f"benchmark aborted (everything started was stopped): {exc}", file=sys.stderr)
+        return 1
     print_summary(facts, broker, args, mean_size, produce_s, raw, pipe, core, lat, time.monotonic() - began)
     return 0
 

@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> faust.App:
         canonical_url=f"http://{settings.web_advertised_host or settings.web_host}:{settings.web_port}",
         web_in_thread=False,
         producer_acks=-1,
+        producer_max_request_size=8 * 1024 * 1024 + 65_536,  # the state changelog's max.message.bytes
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.session_timeout_seconds / 5,

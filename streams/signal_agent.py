@@ -31,11 +31,16 @@ from streams.app import app, settings
 from streams.channels import RISK_TICKS, catalog, logical_name, outputs, signal_inputs
 from streams.dead_letters import dead_letter_record
 
+#: room for about 390 000 remembered events per customer and topic per week
+MAX_STATE_BYTES = 8 * 1024 * 1024
+
 state_table = app.Table(
     "customer-signal-state",
     partitions=catalog["document-open"].partitions,
     key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
     value_type=bytes,
+    # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB
+    extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
 )
 
 

@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.catalog import load_catalog
-from streams.processes import free_port, stop_process
+from streams.processes import die_with_parent, free_port, stop_process
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 
@@ -226,6 +226,7 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # a killed test run leaves no worker behind
             )
 
     @property
