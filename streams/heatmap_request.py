@@ -28,7 +28,8 @@ async def request_heatmap(settings: Settings, at: int, deadline_s: float = 30.0)
     await consumer.start()
     await producer.start()
     try:
-        partitions = [TopicPartition(heatmap_topic, p) for p in consumer.partitions_for_topic(heatmap_topic) or ()]
+        numbers = await producer.partitions_for(heatmap_topic)  # waits for its metadata
+        partitions = [TopicPartition(heatmap_topic, p) for p in numbers]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve positions now, before the request can be answered

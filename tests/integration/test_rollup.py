@@ -3,6 +3,7 @@ the output topics equal hand-computed values and ``credence replay --all``."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -129,3 +130,41 @@ def test_team_credibility_scores_and_alerts(deployment: Deployment, tmp_path: Pa
         k: _strip(v, "as_of") for k, v in scores.items()
     }
     assert [a["alert_id"] for _, a in outputs if _ == "procurement-alerts"] == [a["alert_id"] for a in alerts]
+
+
+def test_heatmap_on_demand_equals_the_offline_snapshot(deployment: Deployment, tmp_path: Path) -> None:
+    log = build_log(int(time.time() * 1000))
+    worker = deployment.start_worker()
+    deployment.produce(log[:4])
+    worker.wait_for_metric("credence_input_events_total", 4, topic="customer-directory", outcome="accepted")
+    deployment.produce(log[4:])
+    deployment.consume_until(["team-credibility", "procurement-alerts"], _team_done)
+    at = int(time.time() * 1000)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": deployment.bootstrap,
+           "CREDENCE_TOPIC_PREFIX": deployment.prefix}
+    live = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "heatmap", "--now", str(at)],
+        capture_output=True, env=env, timeout=60,
+    )
+    assert live.returncode == 0, live.stderr.decode()
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(
+        orjson.dumps({"topic": t, "key": k, "value": orjson.loads(encode_value(v) or b"null")}) + b"\n"
+        for t, k, v in log
+    ))
+    offline = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "heatmap", "--now", str(at), "--log", str(path)],
+        check=True, capture_output=True, timeout=60,
+    )
+    live_regions = [orjson.loads(line) for line in live.stdout.splitlines()]
+    offline_regions = [orjson.loads(line) for line in offline.stdout.splitlines()]
+    assert [r["region"] for r in live_regions] == ["east", "west"]
+    east = live_regions[0]
+    assert [(t["team_id"], t["score"], t["band"]) for t in east["teams"]] == [("team-red", 37.12, "red")]
+    # the red team's traceability list: every delta of the week, with ip and evidence
+    trace = east["traceability"]["team-red"]
+    assert sorted(r["signal"] for r in trace) == ["decision_chain", "urgency"]
+    assert all(r["ip"] == "198.51.100.7" and r["customer_id"] == "c1" and r["evidence_ids"] for r in trace)
+    assert live_regions[1]["traceability"] == {}  # team-green is yellow
+    ignore = ("request_id", "trigger")
+    assert [_strip(r, *ignore) for r in live_regions] == [_strip(r, *ignore) for r in offline_regions]
