@@ -6,8 +6,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from scoring.catalog import Catalog, TopicSpec
 from streams.kafka_client import client_options
@@ -45,7 +47,8 @@ async def apply_topics(settings: Settings, catalog: Catalog) -> list[str]:
         ]
         if missing:
             await admin.create_topics(missing)
-            await _wait_for_leaders(admin, [t.name for t in missing])
+            partitions = await _wait_for_leaders(admin, [t.name for t in missing])
+            await _wait_until_leaders_answer(settings, partitions)
         return [t.name for t in missing]
     finally:
         await admin.close()
@@ -53,8 +56,8 @@ async def apply_topics(settings: Settings, catalog: Catalog) -> list[str]:
 
 async def _wait_for_leaders(
     admin: AIOKafkaAdminClient, names: list[str], deadline_s: float = 30.0
-) -> None:
-    """Return once every partition of ``names`` has a leader: a topic is not usable
+) -> list[TopicPartition]:
+    """Return every partition of ``names`` once each has a leader: a topic is not usable
     the moment CreateTopics answers (producers get NotLeaderForPartition)."""
     end = time.monotonic() + deadline_s
     while True:
@@ -63,10 +66,31 @@ async def _wait_for_leaders(
             t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
             for t in described
         ):
-            return
+            return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
         if time.monotonic() > end:
             raise TimeoutError(f"topics without leaders after {deadline_s}s: {names}")
         await asyncio.sleep(0.1)
+
+
+async def _wait_until_leaders_answer(
+    settings: Settings, partitions: list[TopicPartition], deadline_s: float = 30.0
+) -> None:
+    """Return once every new partition's leader answers ListOffsets: a broker named
+    leader in the metadata may still refuse requests for a moment."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                await consumer.end_offsets(partitions)
+                return
+            except KafkaError:
+                if time.monotonic() > end:
+                    raise
+                await asyncio.sleep(0.1)
+    finally:
+        await consumer.stop()
 
 
 async def check_topics(settings: Settings, catalog: Catalog) -> list[Drift]:
