@@ -25,7 +25,7 @@ from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
-from scoring.rollup.records import Output
+from scoring.rollup.records import TEAM_UPDATES, Output
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import RISK_TICKS, catalog, logical_name, outputs, signal_inputs
@@ -92,6 +92,7 @@ async def score_signals(stream: Any) -> None:
 
 async def process_batch(batch: Sequence[EventT[Any]]) -> None:
     acks: list[Awaitable[Any]] = []
+    team_updates: dict[str, list[dict[str, Any]]] = {}
     for event in batch:
         _current_event.set(weakref.ref(event))
         store.current = event
@@ -101,7 +102,7 @@ async def process_batch(batch: Sequence[EventT[Any]]) -> None:
             tick = orjson.loads(message.value or b"{}")
             handled = engine.fire_customer(tick["customer_id"], tick["now"], message.partition)
             acks += await _send_deltas(handled.deltas)
-            acks += await send_outputs(handled.outputs)
+            acks += await send_outputs(_hold_team_updates(handled.outputs, team_updates))
             continue
         handled = engine.handle(topic, message.key, message.value, message.partition)
         metrics.EVENTS.labels(topic, handled.outcome.value).inc()
@@ -113,7 +114,10 @@ async def process_batch(batch: Sequence[EventT[Any]]) -> None:
             )
         if handled.deltas:
             acks += await _send_deltas(handled.deltas, message.timestamp)
-        acks += await send_outputs(handled.outputs)
+        acks += await send_outputs(_hold_team_updates(handled.outputs, team_updates))
+    acks += await send_outputs(
+        [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in team_updates.items()]
+    )
     await asyncio.gather(*acks)  # deltas are durable before the state that records them
     store.current = None
     store.flush()
@@ -136,6 +140,15 @@ async def _send_deltas(
         if ingest_ts is not None:
             metrics.DELTA_LATENCY.labels("ingest").observe(max(0.0, detected / 1000 - ingest_ts))
     return futures
+
+
+def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any]]]) -> list[Output]:
+    """Keep a batch's team updates back, in order, to send one record per team: a
+    busy team would otherwise get a record (and a team-agent pass) per customer."""
+    for record in records:
+        if record.topic == TEAM_UPDATES:
+            held.setdefault(record.key, []).append(record.value)
+    return [r for r in records if r.topic != TEAM_UPDATES]
 
 
 async def send_outputs(records: list[Output]) -> list[Awaitable[Any]]:

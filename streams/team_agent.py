@@ -49,8 +49,12 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
         _current_event.set(weakref.ref(event))  # table writes go to this event's partition
         update = orjson.loads(event.message.value or b"{}")
         kind = update["kind"]
+        team = (event.message.key or b"").decode()
+        if kind == "batch":  # the signal agent's updates for one team from one batch
+            pending += [(team, u) for u in update["updates"]]
+            continue
         if kind not in {"tick", "heatmap"}:
-            pending.append(((event.message.key or b"").decode(), update))
+            pending.append((team, update))
             continue
         published += rollup.apply_many(pending)
         pending = []
