@@ -57,7 +57,7 @@ class Settings:
     #: how often the team roll-up is re-scored against the wall clock (seconds)
     team_tick_seconds: float = 10.0
     #: how long a batch may wait for more events before it is processed (seconds)
-    batch_within_seconds: float = 0.02
+    batch_within_seconds: float = 0.05
     batch_max_events: int = 500
     #: idempotent producer; off on the embedded broker, which rejects it
     producer_idempotence: bool = False
