@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,6 +43,11 @@ def parse_ts(value: object) -> int:
             raise TimestampError(f"timestamp out of range: {value!r}")
         return ms
     raise TimestampError(f"expected ISO-8601 string or epoch ms, got {type(value).__name__}")
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds (live mode's clock; replay passes event time)."""
+    return time.time_ns() // 1_000_000
 
 
 def format_ts(ms: int) -> str:

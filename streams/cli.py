@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scoring.timeutil import TimestampError, parse_ts
+from scoring.timeutil import TimestampError, now_ms, parse_ts
 
 if TYPE_CHECKING:
     from scoring.replay import ReplayResult
@@ -73,7 +73,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from scoring.replay import write_deltas, write_outputs
 
     result = _replay_log(args.log, _time_arg(args.now, "--now"))
-    write_deltas(result.deltas, sys.stdout.buffer, time.time_ns() // 1_000_000)
+    write_deltas(result.deltas, sys.stdout.buffer, now_ms())
     if args.all:
         write_outputs(result.outputs, sys.stdout.buffer)
     sys.stdout.flush()
@@ -186,9 +186,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings) -> None:
     from streams.demo import print_outputs, produce_demo
-
-    def now_ms() -> int:
-        return time.time_ns() // 1_000_000
 
     await asyncio.gather(produce_demo(settings, now_ms), print_outputs(settings))
 

@@ -12,7 +12,6 @@ record lands on the right partition). A crash may re-send a delta, with the same
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import Awaitable, Sequence
 from typing import Any, cast
@@ -26,6 +25,7 @@ from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.timeutil import now_ms
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import RISK_TICKS, catalog, logical_name, outputs, signal_inputs
@@ -75,10 +75,6 @@ class BatchStore:
 
 store = BatchStore()
 engine = SignalEngine(catalog, settings.rules, store, settings.rollup)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @app.agent(signal_inputs)
@@ -190,10 +186,10 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
     index = DeadlineIndex()
     engine.deadlines = index
-    store = cast(Any, state_table.data)  # the RocksDB store: Faust has no public per-partition view
+    rocks = cast(Any, state_table.data)  # the RocksDB store: Faust has no public per-partition view
     for partition in owned:
-        for key, raw in store._db_for_partition(partition).items():
-            if key != store.offset_key:  # Faust keeps its offset in the same DB
+        for key, raw in rocks._db_for_partition(partition).items():
+            if key != rocks.offset_key:  # Faust keeps its offset in the same DB
                 engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
 

@@ -1,7 +1,8 @@
 """The team agent: team updates in, ``team-credibility`` and the weekly heat map out.
 
-Team state is small (one value per sales team), so its topic has one partition and
-one worker holds every team: the heat map is then one consistent snapshot. A leader
+All team state fits one worker (a few values per customer of each team, stored
+piecewise: see ``streams.team_store``), so its topic has one partition and one worker
+holds every team: the heat map is then one consistent snapshot. A leader
 timer sends clock ticks into the same topic; the agent re-scores teams as time passes
 and publishes the heat map when a Friday 17:00 (configured zone) has passed.
 """
@@ -9,7 +10,6 @@ and publishes the heat map when a Friday 17:00 (configured zone) has passed.
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from typing import Any
 
@@ -19,6 +19,7 @@ from faust.types import EventT
 
 from scoring.rollup.records import TEAM_UPDATES, Output
 from scoring.rollup.team_rollup import TeamRollup
+from scoring.timeutil import now_ms
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import catalog, outputs, team_updates
@@ -92,5 +93,5 @@ async def forget_cached_teams(sender: Any, **kwargs: Any) -> None:
 @app.timer(settings.team_tick_seconds, on_leader=True)
 async def team_clock() -> None:
     """Move every team's clock to the wall clock (re-scoring, heat map schedule)."""
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     await outputs[TEAM_UPDATES].send(key=b"\x00clock", value=orjson.dumps({"kind": "tick", "now": now}))

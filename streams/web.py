@@ -44,7 +44,6 @@ from __future__ import annotations
 import hmac
 import html
 import re
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -58,7 +57,7 @@ from yarl import URL
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import WEEK_MS, last_boundary, snapshot, traceability, traceability_csv
 from scoring.rollup.team import TeamState
-from scoring.timeutil import format_ts
+from scoring.timeutil import format_ts, now_ms
 from streams.app import app, settings
 from streams.team_agent import store, team_table
 
@@ -74,10 +73,6 @@ _PROXY_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _RETRY_AFTER = {"Retry-After": "2"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # -- the team table, locally -------------------------------------------------------

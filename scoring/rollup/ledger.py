@@ -27,8 +27,8 @@ class CustomerLedger:
     #: ``[team_id, net_points, activity_ts]`` as last told to the team
     reported: list[Any] | None = None
 
-    def net_points(self, since: int | None = None) -> int:
-        return sum(e[2] for e in self.entries if since is None or e[3] >= since)
+    def net_points(self) -> int:
+        return sum(e[2] for e in self.entries)
 
     def record_activity(
         self, customer_id: str, ts: int, owner: Owner, cfg: RollupConfig
@@ -37,11 +37,10 @@ class CustomerLedger:
         if self.activity_ts is not None and ts <= self.activity_ts:
             return []
         self.activity_ts = ts
-        reported_activity = self.reported[2] if self.reported else None
         if (
-            reported_activity is not None
-            and ts - reported_activity < cfg.activity_report_ms
-            and self.reported is not None
+            self.reported is not None
+            and self.reported[2] is not None
+            and ts - self.reported[2] < cfg.activity_report_ms
             and self.reported[0] == team_of(owner)
         ):
             return []
