@@ -129,6 +129,12 @@ class TeamState:
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
             del self.periods[period]
 
+    def advance_clock(self, now: int) -> None:
+        """Move the team's clock forward to ``now`` (it never goes back)."""
+        if now > self.clock:
+            self.clock = now
+            self._touch("h", "")
+
     def _touch(self, kind: str, key: str) -> None:
         self.dirty.add((kind, key))
         self.removed.discard((kind, key))
@@ -219,11 +225,13 @@ class TeamState:
             # the team lost its last component: say so, or the compacted topic keeps
             # its old score forever
             self.published = ["no data"]
+            self._touch("h", "")
             return self._no_data(now)
         comparable = [record["score"], record["band"], record["components"], record["region"]]
         if comparable == self.published:
             return None
         self.published = comparable
+        self._touch("h", "")
         return record
 
     # -- persistence -----------------------------------------------------------

@@ -73,11 +73,11 @@ class TeamRollup:
         for team_id, update in updates:
             state = touched.get(team_id) or self.store.load(team_id) or TeamState(team_id)
             state.apply(update, self.cfg)
-            state.clock = max(state.clock, update_time(update) or state.clock)
+            state.advance_clock(update_time(update) or state.clock)
             touched[team_id] = state
         outputs: list[Output] = []
         for state in touched.values():
-            outputs += self._publish(state, state.clock)
+            outputs += self._publish(state)
         return outputs
 
     def tick(self, now: int) -> list[Output]:
@@ -86,7 +86,8 @@ class TeamRollup:
         starts the schedule: a new deployment does not back-fill old weeks)."""
         outputs: list[Output] = []
         for state in self.store.all():
-            outputs += self._publish(state, max(state.clock, now))
+            state.advance_clock(now)
+            outputs += self._publish(state)
         last = self.store.last_heatmap()
         if last is None:
             self.store.set_last_heatmap(last_boundary(now, self.cfg))
@@ -103,13 +104,9 @@ class TeamRollup:
             for r in snapshot(self.store.all(), at, self.cfg)
         ]
 
-    def _publish(self, state: TeamState, now: int) -> list[Output]:
-        if now != state.clock:
-            state.clock = now
-            state.dirty.add(("h", ""))
-        state.forget_before(now, self.cfg)
-        record = state.publish_if_changed(now, self.cfg)
-        if record is not None:
-            state.dirty.add(("h", ""))
+    def _publish(self, state: TeamState) -> list[Output]:
+        """Score the team as of its clock; publish only a changed record."""
+        state.forget_before(state.clock, self.cfg)
+        record = state.publish_if_changed(state.clock, self.cfg)
         self.store.save(state)
         return [Output("team-credibility", state.team_id, record)] if record else []

@@ -7,6 +7,7 @@ import pytest
 
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import COMPONENTS, TeamState, band, credibility
+from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from tests.unit.rollup_fixtures import (
     NOW,
     D,
@@ -587,3 +588,27 @@ def test_last_six_periods_are_the_newest_not_the_largest_strings():
                                          "2027-03")),
     ]  # fmt: skip
     assert fulfilment(updates) == 100.0
+
+
+class _PieceRecordingStore(DictTeamStore):
+    """Remembers which pieces each save was asked to write, as the table store does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[set[tuple[str, str]]] = []
+
+    def save(self, state: TeamState) -> None:
+        self.written.append(set(state.dirty))
+        state.dirty.clear()
+        super().save(state)
+
+
+def test_a_clock_moved_by_an_update_is_written_with_the_team_header():
+    store = _PieceRecordingStore()
+    rollup = TeamRollup(RollupConfig(), store)
+    seen = {"kind": "customer", "customer_id": "C1", "region": "east", "net_points": 0}
+    rollup.apply("T1", {**seen, "activity_ts": 1_000, "as_of": 1_000})
+    # newer activity, same score: nothing is published, but the clock moves on
+    assert rollup.apply("T1", {**seen, "activity_ts": 2_000, "as_of": 2_000}) == []
+    assert store.load("T1").clock == 2_000
+    assert ("h", "") in store.written[-1]  # the new clock reaches the table
