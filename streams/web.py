@@ -311,6 +311,9 @@ def heatmap_html(data: dict[str, Any], at: int, cfg: RollupConfig) -> str:
 class TeamTableView(View):
     """A view over the team table: served by its owner, forwarded to it by the others."""
 
+    async def get(self, request: Request, **kwargs: Any) -> Response:
+        return await self.routed(request, **kwargs)
+
     async def routed(self, request: Request, **kwargs: Any) -> Response:
         if owns_team_table():
             if getattr(self.app, "in_recovery", False) or getattr(self.app, "rebalancing", False):
@@ -353,9 +356,6 @@ class TeamTableView(View):
 
 @app.page("/teams")
 class TeamsView(TeamTableView):
-    async def get(self, request: Request) -> Response:
-        return await self.routed(request)
-
     async def local(self, request: Request, **kwargs: Any) -> Response:
         now, cfg = now_ms(), settings.rollup
         records = [r for r in (t.record(now, cfg) for t in all_teams()) if r is not None]
@@ -364,9 +364,6 @@ class TeamsView(TeamTableView):
 
 @app.page("/teams/{team_id}")
 class TeamView(TeamTableView):
-    async def get(self, request: Request, team_id: str) -> Response:
-        return await self.routed(request, team_id=team_id)
-
     async def local(self, request: Request, **kwargs: Any) -> Response:
         team_id = kwargs["team_id"]
         team = one_team(team_id)
@@ -381,11 +378,11 @@ class TeamView(TeamTableView):
 class TraceabilityView(TeamTableView):
     """A team's signal traceability list: IP addresses, so only with the bearer token."""
 
-    async def get(self, request: Request, team_id: str) -> Response:
+    async def get(self, request: Request, **kwargs: Any) -> Response:
         denied = self._denied(request)
         if denied is not None:
             return denied
-        return await self.routed(request, team_id=team_id)
+        return await self.routed(request, **kwargs)
 
     def _denied(self, request: Request) -> Response | None:
         token = settings.web_token
@@ -438,18 +435,12 @@ class TraceabilityView(TeamTableView):
 
 @app.page("/heatmap.json")
 class HeatmapJsonView(TeamTableView):
-    async def get(self, request: Request) -> Response:
-        return await self.routed(request)
-
     async def local(self, request: Request, **kwargs: Any) -> Response:
         return self.json(heatmap_data(all_teams(), now_ms(), settings.rollup))
 
 
 @app.page("/heatmap")
 class HeatmapView(TeamTableView):
-    async def get(self, request: Request) -> Response:
-        return await self.routed(request)
-
     async def local(self, request: Request, **kwargs: Any) -> Response:
         now, cfg = now_ms(), settings.rollup
         page = heatmap_html(heatmap_data(all_teams(), now, cfg), now, cfg)
