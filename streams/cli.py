@@ -107,7 +107,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     from streams import (  # noqa: F401  (register agents, tables, timers, views)
         lag,
-        signal_agent,
+        signal_processor,
         team_agent,
         web,
     )

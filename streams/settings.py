@@ -56,12 +56,16 @@ class Settings:
     risk_tick_seconds: float = 1.0
     #: how often the team roll-up is re-scored against the wall clock (seconds)
     team_tick_seconds: float = 10.0
-    #: how long a batch may wait for more events before it is processed (seconds)
+    #: the team agent's batches: how long one may wait for more updates (seconds), how big
     batch_within_seconds: float = 0.05
     batch_max_events: int = 500
+    #: customer state is written (RocksDB and changelog) and input offsets acknowledged at
+    #: most this long after the events that changed it (seconds); deltas go out at once
+    state_flush_seconds: float = 0.5
+    #: decoded customer states kept in memory between fetches (least recently used go)
+    state_cache_customers: int = 50_000
     #: idempotent producer; off on the embedded broker, which rejects it
     producer_idempotence: bool = False
-    processing_guarantee: str = "at_least_once"
     log_level: str = "WARNING"
     rules: RuleConfig = RuleConfig()
 
@@ -84,7 +88,6 @@ class Settings:
 _ENUMS = {
     "security_protocol": {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
     "sasl_mechanism": {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
-    "processing_guarantee": {"at_least_once", "exactly_once"},
     "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
 }
 

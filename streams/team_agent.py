@@ -23,7 +23,7 @@ from scoring.timeutil import now_ms
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import catalog, outputs, team_updates
-from streams.signal_agent import send_outputs
+from streams.publish import send_outputs
 from streams.team_store import TableTeamStore
 
 team_table = app.Table(

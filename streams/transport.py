@@ -1,9 +1,15 @@
-"""Faust's aiokafka transport with the two knobs Faust does not expose.
+"""Faust's aiokafka transport with what Faust does not offer.
 
 * ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms, which puts seconds of latency on
   a lightly loaded partition; Credence waits at most ``FETCH_MAX_WAIT_MS``.
 * ``enable_idempotence``: on for real clusters, off for the embedded broker, which
   rejects InitProducerId.
+* Batch delivery: Faust hands every message to its streams one by one (an
+  ``asyncio.wait`` with two tasks, an event, a queue hop and an ack each: about 85 µs
+  of CPU per message on a 2-core machine, measured with an agent that only counts).
+  Topics registered with :func:`deliver_in_batches` skip that: each fetch's messages
+  of those topics go to the handler as one list. The handler acknowledges them
+  (``Consumer.ack``) once their effects are durable; Faust commits as usual.
 
 Registered under the URL scheme ``credence://`` so the stock ``kafka://`` is untouched.
 
@@ -14,13 +20,17 @@ a worker takes over partitions whose changelog it must restore (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 import aiokafka
 from faust.tables.recovery import Recovery
 from faust.transport import drivers
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import AppT, Message, TopicT
+from mode import ServiceT
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "credence"
@@ -33,9 +43,93 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class BatchHandler(Protocol):
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        """Process one fetch's messages (in offset order per partition) and ack them
+        with ``Consumer.ack`` when their effects are durable: now or at a later flush."""
+
+    async def flush(self) -> None:
+        """Make every delivered message's effects durable and ack it."""
+
+
 class Consumer(faust_aiokafka.Consumer):
+    #: cluster topic name -> handler, see :func:`deliver_in_batches`
+    batch_handlers: ClassVar[dict[str, BatchHandler]] = {}
+    #: incremented by every ``stop_flow``: a fetch read before a stop is stale
+    _flow_stops = 0
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def stop_flow(self) -> None:
+        self._flow_stops += 1
+        super().stop_flow()
+
+    async def wait_empty(self) -> None:
+        """Flush the batch handlers first: their delivered messages are acked only then
+        (Faust waits here for every tracked message before giving partitions away)."""
+        for handler in set(self.batch_handlers.values()):
+            await handler.flush()
+        await super().wait_empty()
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        """Faust's fetch loop (``Consumer._drain_messages`` of faust-streaming 0.15.3)
+        with two changes: messages of batch topics go to their handler, one list per
+        fetch; the others are awaited directly instead of inside ``wait_first``.
+
+        A fetch is abandoned as soon as the flow has been stopped since it was read
+        (a rebalance or a recovery seeks afterwards): Faust's loop went on delivering
+        it after the flow resumed, so the read offsets overtook the seek and the
+        records fetched again from the committed offset were dropped as already read.
+        """
+        should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set  # type: ignore[attr-defined]
+        read_offsets = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        handlers = self.batch_handlers
+        try:
+            while not (should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                stops = self._flow_stops
+                batches: dict[BatchHandler, list[Message]] = {}
+                batch_read: dict[Any, int] = {}  # read offsets, taken when the batch is delivered
+                await asyncio.sleep(0)  # getmany can return at once, over and over
+                if self.should_stop:
+                    break
+                async for tp, message in self.getmany(timeout=1.0):
+                    if self._flow_stops != stops:
+                        break
+                    offset = message.offset
+                    read = batch_read.get(tp, read_offsets[tp])
+                    if read is not None and offset < read:
+                        continue  # already delivered before a seek back
+                    if read and offset - read > 1 and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, read + 1, offset)  # compacted or transactional
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    handler = handlers.get(message.topic)
+                    if handler is None:
+                        await self.callback(message)
+                        read_offsets[tp] = offset
+                    else:
+                        batches.setdefault(handler, []).append(message)
+                        batch_read[tp] = offset
+                if batches and self._flow_stops == stops:
+                    read_offsets.update(batch_read)
+                    for messages in batches.values():
+                        for message in messages:
+                            self.track_message(message)
+                    for handler, messages in batches.items():
+                        await handler.deliver(messages)
+                self.diag.unset_flag(CONSUMER_FETCHING)
+
+        except (*self.consumer_stopped_errors, asyncio.CancelledError):
+            if self.transport.app.should_stop:
+                return  # stopping anyway
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
 
 
 class Producer(faust_aiokafka.Producer):
@@ -72,6 +166,13 @@ async def _seek_before_resuming_streams(self: Recovery, generation_id: int = 0) 
     self.app.consumer.stop_flow()
     self.app.flow_control.suspend()
     await _on_recovery_completed(self, generation_id)
+
+
+def deliver_in_batches(app: AppT, topic: TopicT, handler: BatchHandler) -> None:
+    """Subscribe the app to ``topic`` and hand its messages to ``handler`` per fetch."""
+    for name in topic.topics:
+        Consumer.batch_handlers[name] = handler
+    app.topics.add(topic)
 
 
 def register(idempotence: bool) -> None:

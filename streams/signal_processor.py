@@ -1,0 +1,199 @@
+"""The signal processor: behaviour events in, signal deltas and dead letters out.
+
+It reads every customer-keyed input (the four behaviour topics, the directory, the two
+team inputs it re-keys by team, and the risk timer's ticks) so that a customer's whole
+state is one table value, updated in arrival order. The consumer hands it each fetch
+as one list (:func:`streams.transport.deliver_in_batches`): Faust's one-event-at-a-time
+delivery alone costs more CPU than all of the scoring.
+
+Deltas and roll-up records are sent as soon as they arise. At a flush (every
+``state_flush_seconds`` and before partitions move) their acknowledgements are awaited,
+then each changed customer's state is written once (:class:`CustomerCache`), and only
+then are the input messages acknowledged for Faust to commit. A crash may re-send a
+delta, with the same ``delta_id``, but never lose one or count an event twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Sequence
+from typing import Any, cast
+
+import orjson
+from faust.types import Message
+
+from scoring.customer import CustomerState, Outcome
+from scoring.deadlines import DeadlineIndex
+from scoring.deltas import SignalDelta
+from scoring.engine import SignalEngine
+from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.timeutil import now_ms
+from streams import metrics, transport
+from streams.app import app, settings
+from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
+from streams.customer_cache import CustomerCache
+from streams.dead_letters import dead_letter_record
+from streams.publish import send, send_outputs
+
+#: room for about 390 000 remembered events per customer and topic per week
+MAX_STATE_BYTES = 8 * 1024 * 1024
+
+state_table = app.Table(
+    "customer-signal-state",
+    partitions=catalog["document-open"].partitions,
+    key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
+    value_type=bytes,
+    # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB
+    extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
+)
+
+
+class SignalProcessor:
+    """Scores fetched batches; see the module docstring for the order of durability."""
+
+    def __init__(self, engine: SignalEngine, cache: CustomerCache, flush_seconds: float) -> None:
+        self.engine = engine
+        self.cache = cache
+        self._flush_seconds = flush_seconds
+        self._lock = asyncio.Lock()  # a flush must not interleave with a batch
+        #: delivered messages whose effects are not durable yet, and what they sent
+        self._unflushed: list[Message] = []
+        self._acks: list[Awaitable[Any]] = []
+        self._last_flush = time.monotonic()
+
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        async with self._lock:
+            with metrics.BATCH_SECONDS.time():
+                await self._process(messages)
+            self._unflushed += messages
+            if time.monotonic() - self._last_flush >= self._flush_seconds:
+                await self._flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._flush()
+
+    async def forget(self) -> None:
+        """Partitions are moving: drop cached states (their new owner may change them)."""
+        await self.flush()
+        self.cache.clear()
+
+    async def _process(self, messages: Sequence[Message]) -> None:
+        outcomes: Counter[tuple[str, str]] = Counter()
+        team_updates: dict[str, list[dict[str, Any]]] = {}
+        acks = self._acks
+        engine = self.engine
+        for message in messages:
+            self.cache.current = message
+            topic = logical_name(message.topic)
+            if topic == RISK_TICKS:
+                tick = orjson.loads(message.value or b"{}")
+                handled = engine.fire_customer(tick["customer_id"], tick["now"], message.partition)
+            else:
+                handled = engine.handle(topic, message.key, message.value, message.partition)
+                outcomes[topic, handled.outcome.value] += 1
+                if handled.error is not None:
+                    acks.append(await _dead_letter(message, topic, handled.error.reason, handled.error.detail))
+                elif handled.outcome is Outcome.LATE:
+                    acks.append(
+                        await _dead_letter(message, topic, "late_event", "older than the de-duplication horizon")
+                    )
+            if handled.deltas:
+                acks += await _send_deltas(handled.deltas, message.timestamp if topic != RISK_TICKS else None)
+            if handled.outputs:
+                acks += await send_outputs(_hold_team_updates(handled.outputs, team_updates))
+        self.cache.current = None
+        acks += await send_outputs(
+            [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in team_updates.items()]
+        )
+        for (topic, outcome), count in outcomes.items():
+            metrics.EVENTS.labels(topic, outcome).inc(count)
+
+    async def _flush(self) -> None:
+        await asyncio.gather(*self._acks)  # deltas are durable before the state that records them
+        self._acks = []
+        self.cache.flush()
+        ack = app.consumer.ack
+        for message in self._unflushed:
+            ack(message)
+        self._unflushed = []
+        self._last_flush = time.monotonic()
+        metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
+
+
+cache = CustomerCache(app, state_table, settings.state_cache_customers)
+engine = SignalEngine(catalog, settings.rules, cache, settings.rollup)
+processor = SignalProcessor(engine, cache, settings.state_flush_seconds)
+transport.deliver_in_batches(app, signal_inputs, processor)
+
+
+async def _send_deltas(deltas: list[SignalDelta], ingest_ts: float | None) -> list[Awaitable[Any]]:
+    futures = []
+    for delta in deltas:
+        detected = now_ms()
+        futures.append(
+            await send("signal-deltas", delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
+        )
+        metrics.DELTAS.labels(delta.signal).inc()
+        metrics.DELTA_LATENCY.labels("event").observe(max(0, detected - delta.ts) / 1000)
+        if ingest_ts is not None:
+            metrics.DELTA_LATENCY.labels("ingest").observe(max(0.0, detected / 1000 - ingest_ts))
+    return futures
+
+
+def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any]]]) -> list[Output]:
+    """Keep a batch's team updates back, in order, to send one record per team: a
+    busy team would otherwise get a record (and a team-agent pass) per customer."""
+    for record in records:
+        if record.topic == TEAM_UPDATES:
+            held.setdefault(record.key, []).append(record.value)
+    return [r for r in records if r.topic != TEAM_UPDATES]
+
+
+async def _dead_letter(message: Message, topic: str, reason: str, detail: str) -> Awaitable[Any]:
+    metrics.DEAD_LETTERS.labels(topic, reason).inc()
+    record = dead_letter_record(message, topic, reason, detail, now_ms())
+    return await send("dead-letter", message.key, orjson.dumps(record))
+
+
+@app.timer(settings.state_flush_seconds)
+async def flush_state() -> None:
+    """Flush when the input goes quiet (a busy stream flushes as batches arrive)."""
+    await processor.flush()
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+async def forget_customers(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    await processor.forget()
+
+
+@app.timer(settings.risk_tick_seconds)
+async def risk_timer() -> None:
+    """Ask the agent to check customers with a due risk or ageing deltas (wall clock)."""
+    now = now_ms()
+    for customer_id, partition in engine.deadlines.pop_due(now):
+        tick = orjson.dumps({"customer_id": customer_id, "now": now})
+        await send(RISK_TICKS, customer_id.encode(), tick, partition)
+
+
+@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
+    """After recovery, index the armed opportunities of the partitions we now own."""
+    changelog = state_table.changelog_topic.get_topic_name()
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
+    index = DeadlineIndex()
+    engine.deadlines = index
+    rocks = cast(Any, state_table.data)  # the RocksDB store: Faust has no public per-partition view
+    for partition in owned:
+        for key, raw in rocks._db_for_partition(partition).items():
+            if key != rocks.offset_key:  # Faust keeps its offset in the same DB
+                engine.index_state(CustomerState.from_bytes(raw), partition)
+    metrics.RISK_INDEX_SIZE.set(len(index))
+
+
+@app.page("/metrics")
+async def metrics_view(web: Any, request: Any) -> Any:
+    body, content_type = metrics.exposition()
+    return web.bytes(body, content_type=content_type)
