@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         producer_max_request_size=8 * 1024 * 1024 + 65_536,  # the state changelog's max.message.bytes
         broker_commit_interval=1.0,
+        broker_max_poll_records=settings.batch_max_events,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.session_timeout_seconds / 5,
         table_standby_replicas=0,

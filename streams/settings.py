@@ -56,9 +56,10 @@ class Settings:
     risk_tick_seconds: float = 1.0
     #: how often the team roll-up is re-scored against the wall clock (seconds)
     team_tick_seconds: float = 10.0
-    #: the team agent's batches: how long one may wait for more updates (seconds), how big
+    #: most input records in one batch (one fetch of the consumer, one team-agent batch)
+    batch_max_events: int = 2_000
+    #: how long a team-agent batch may wait for more updates (seconds)
     batch_within_seconds: float = 0.05
-    batch_max_events: int = 500
     #: customer state is written (RocksDB and changelog) and input offsets acknowledged at
     #: most this long after the events that changed it (seconds); deltas go out at once
     state_flush_seconds: float = 0.5

@@ -61,6 +61,8 @@ class SignalProcessor:
         #: delivered messages whose effects are not durable yet, and what they sent
         self._unflushed: list[Message] = []
         self._acks: list[Awaitable[Any]] = []
+        #: team updates held back until the flush: one record per team and flush
+        self._team_updates: dict[str, list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
 
     async def deliver(self, messages: Sequence[Message]) -> None:
@@ -82,11 +84,10 @@ class SignalProcessor:
 
     async def _process(self, messages: Sequence[Message]) -> None:
         outcomes: Counter[tuple[str, str]] = Counter()
-        team_updates: dict[str, list[dict[str, Any]]] = {}
         acks = self._acks
         engine = self.engine
         for message in messages:
-            self.cache.current = message
+            self.cache.partition = message.partition
             topic = logical_name(message.topic)
             if topic == RISK_TICKS:
                 tick = orjson.loads(message.value or b"{}")
@@ -103,18 +104,19 @@ class SignalProcessor:
             if handled.deltas:
                 acks += await _send_deltas(handled.deltas, message.timestamp if topic != RISK_TICKS else None)
             if handled.outputs:
-                acks += await send_outputs(_hold_team_updates(handled.outputs, team_updates))
-        self.cache.current = None
-        acks += await send_outputs(
-            [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in team_updates.items()]
-        )
+                acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
         for (topic, outcome), count in outcomes.items():
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
     async def _flush(self) -> None:
+        held = self._team_updates
+        self._acks += await send_outputs(
+            [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in held.items()]
+        )
+        self._team_updates = {}
         await asyncio.gather(*self._acks)  # deltas are durable before the state that records them
         self._acks = []
-        self.cache.flush()
+        await self.cache.flush()
         ack = app.consumer.ack
         for message in self._unflushed:
             ack(message)
@@ -144,7 +146,7 @@ async def _send_deltas(deltas: list[SignalDelta], ingest_ts: float | None) -> li
 
 
 def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any]]]) -> list[Output]:
-    """Keep a batch's team updates back, in order, to send one record per team: a
+    """Keep team updates back, in order, to send one record per team at the flush: a
     busy team would otherwise get a record (and a team-agent pass) per customer."""
     for record in records:
         if record.topic == TEAM_UPDATES:

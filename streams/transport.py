@@ -123,9 +123,9 @@ class Consumer(faust_aiokafka.Consumer):
                     for handler, messages in batches.items():
                         await handler.deliver(messages)
                 self.diag.unset_flag(CONSUMER_FETCHING)
-
-        except (*self.consumer_stopped_errors, asyncio.CancelledError):
-            if self.transport.app.should_stop:
+        except BaseException as exc:
+            stopped = isinstance(exc, (asyncio.CancelledError, *self.consumer_stopped_errors))
+            if stopped and self.transport.app.should_stop:
                 return  # stopping anyway
             raise
         finally:

@@ -3,7 +3,9 @@ the customer's team needs to know (net points, activity, deltas for traceability
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,16 +141,19 @@ class CustomerLedger:
         the verdict does not depend on the order in which deltas of different topics
         arrive (Kafka orders records per partition only).
         """
-        ends = sorted({e[3] for e in self.entries if delta.ts <= e[3] <= delta.ts + cfg.alert_window_ms})
-        for end in ends:
-            window = [e for e in self.entries if end - cfg.alert_window_ms <= e[3] <= end]
-            net = sum(e[2] for e in window)
+        span = cfg.alert_window_ms
+        near = sorted((e for e in self.entries if delta.ts - span <= e[3] <= delta.ts + span), key=lambda e: e[3])
+        times = [e[3] for e in near]
+        sums = list(accumulate((e[2] for e in near), initial=0))
+        for end in sorted({t for t in times if t >= delta.ts}):
+            first, last = bisect_left(times, end - span), bisect_right(times, end)
+            net = sums[last] - sums[first]
             if net < cfg.alert_points:
                 continue
             if self.last_alert_ts is not None and abs(end - self.last_alert_ts) < cfg.alert_cooldown_ms:
                 continue  # a later window end may lie outside the cool-down
             self.last_alert_ts = end
-            return self._alert(delta, window, net, end, cfg)
+            return self._alert(delta, near[first:last], net, end, cfg)
         return None
 
     def _alert(
