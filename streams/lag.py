@@ -2,7 +2,7 @@
 
 Importing this module is all it takes (``credence worker`` does): it registers a timer
 that, every :data:`INTERVAL_SECONDS`, sets one sample per partition this worker owns
-of every topic an agent reads (labels: the logical topic name, without the
+of every input topic (labels: the logical topic name, without the
 deployment's prefix, and the partition):
 
     lag = end offset (high watermark) - the group's committed offset
@@ -40,7 +40,7 @@ from typing import Any, cast
 from faust import Sensor
 from faust.types import TP
 
-from streams import metrics
+from streams import metrics, transport
 from streams.app import app
 from streams.channels import logical_name
 
@@ -56,8 +56,8 @@ _lock = asyncio.Lock()
 
 
 def source_topics() -> set[str]:
-    """Cluster names of every topic an agent of the app subscribes to."""
-    topics: set[str] = set()
+    """Cluster names of every input topic: those delivered in batches and every agent's."""
+    topics = set(transport.Consumer.batch_handlers)
     for agent in app.agents.values():
         topics.update(getattr(agent.channel, "topics", None) or ())
     return topics
