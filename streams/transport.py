@@ -55,7 +55,7 @@ class BatchHandler(Protocol):
 class Consumer(faust_aiokafka.Consumer):
     #: cluster topic name -> handler, see :func:`deliver_in_batches`
     batch_handlers: ClassVar[dict[str, BatchHandler]] = {}
-    #: incremented by every ``stop_flow``: a fetch read before a stop is stale
+    #: incremented by every ``stop_flow``: records fetched before a stop are stale
     _flow_stops = 0
 
     def _new_consumer_thread(self) -> ConsumerThread:
@@ -77,10 +77,13 @@ class Consumer(faust_aiokafka.Consumer):
         with two changes: messages of batch topics go to their handler, one list per
         fetch; the others are awaited directly instead of inside ``wait_first``.
 
-        A fetch is abandoned as soon as the flow has been stopped since it was read
-        (a rebalance or a recovery seeks afterwards): Faust's loop went on delivering
-        it after the flow resumed, so the read offsets overtook the seek and the
-        records fetched again from the committed offset were dropped as already read.
+        The rest of a fetch is dropped, undelivered and not marked as read, once the
+        flow has been stopped while the loop held it (a rebalance or a recovery seeks
+        afterwards): Faust's loop went on delivering it after the flow resumed, so the
+        read offsets overtook the seek and the records fetched again from the committed
+        offset were dropped as already read (partitions stopped making progress).
+        Records that come back from a fetch are current: aiokafka discards what it
+        fetched before a seek.
         """
         should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set  # type: ignore[attr-defined]
@@ -90,15 +93,17 @@ class Consumer(faust_aiokafka.Consumer):
         try:
             while not (should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                stops = self._flow_stops
+                stops: int | None = None  # _flow_stops when this fetch's records came
                 batches: dict[BatchHandler, list[Message]] = {}
                 batch_read: dict[Any, int] = {}  # read offsets, taken when the batch is delivered
                 await asyncio.sleep(0)  # getmany can return at once, over and over
                 if self.should_stop:
                     break
                 async for tp, message in self.getmany(timeout=1.0):
-                    if self._flow_stops != stops:
-                        break
+                    if stops is None:
+                        stops = self._flow_stops
+                    elif self._flow_stops != stops:
+                        continue  # stale: see above
                     offset = message.offset
                     read = batch_read.get(tp, read_offsets[tp])
                     if read is not None and offset < read:
