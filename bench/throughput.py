@@ -739,7 +739,7 @@ def print_summary(
               f"{fmt_int(pipe.rate):>12}  {ratio * 100:5.1f} %  goal >= {RATIO_GOAL * 100:.0f} %: {verdict}")
     for c in core:
         label = {"core": "scoring core only (no Kafka)",
-                 "core+codec": "scoring core + per-batch state codec"}[c.name]
+                 "core+codec": "scoring core + state codec per flush"}[c.name]
         ratio = c.rate / raw.rate if raw else math.nan
         print(f"  {label:<40} {fmt_int(c.events):>12} {c.seconds:9.2f} {fmt_int(c.rate):>12}  {ratio * 100:5.1f} %")
     if pipe:

@@ -199,4 +199,3 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
 async def metrics_view(web: Any, request: Any) -> Any:
     body, content_type = metrics.exposition()
     return web.bytes(body, content_type=content_type)
-
