@@ -820,7 +820,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--broker", choices=("tansu", "embedded", "kafka"), default="tansu",
                        help="broker to start: embedded Tansu (default) or Apache Kafka")
     where.add_argument("--bootstrap", metavar="HOST:PORT", help="use this running cluster (topics are deleted after)")
-    parser.add_argument("--events", type=int, default=50_000, help="throughput events (default 50000)")
+    parser.add_argument("--events", type=int, default=200_000, help="throughput events (default 200000)")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--zipf-s", type=float, default=1.1)
     parser.add_argument("--seed", type=int, default=1)

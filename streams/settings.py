@@ -116,9 +116,19 @@ def _convert(name: str, raw: str, default: Any, allow_negative: bool = False) ->
     return value
 
 
+#: settings that no longer exist, and why: set, they fail the start instead of being ignored
+_REMOVED = {
+    PREFIX + "PROCESSING_GUARANTEE": "removed: processing is at least once, with idempotent deltas "
+    "(README, Delivery guarantees); unset it",
+}
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the environment; raises :class:`SettingsError`."""
     env = os.environ if environ is None else environ
+    for name, why in _REMOVED.items():
+        if name in env:
+            raise SettingsError(f"{name}: {why}")
     values: dict[str, Any] = {}
     for f in fields(Settings):
         if f.name == "rules":
@@ -148,6 +158,9 @@ def _validate(s: Settings) -> None:
             )
     if s.session_timeout_seconds < 6:  # Kafka's default group.min.session.timeout.ms
         raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 6 seconds")
+    for positive in ("state_flush_seconds", "state_cache_customers", "batch_max_events", "batch_within_seconds"):
+        if not getattr(s, positive) > 0:
+            raise SettingsError(f"{env_name(positive)}={getattr(s, positive)}: must be greater than 0")
     if not 0 < s.web_port < 65536:
         raise SettingsError(f"{env_name('web_port')}={s.web_port}: not a TCP port")
     try:

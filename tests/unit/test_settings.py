@@ -26,6 +26,9 @@ def test_defaults_without_environment() -> None:
         ({"CREDENCE_TIME_ZONE": "Europe/Berlin"}, "time_zone", "Europe/Berlin"),
         ({"CREDENCE_SECURITY_PROTOCOL": "SASL_SSL"}, "security_protocol", "SASL_SSL"),
         ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "6"}, "session_timeout_seconds", 6.0),
+        ({"CREDENCE_STATE_FLUSH_SECONDS": "2.5"}, "state_flush_seconds", 2.5),
+        ({"CREDENCE_STATE_CACHE_CUSTOMERS": "1000"}, "state_cache_customers", 1000),
+        ({"CREDENCE_BATCH_MAX_EVENTS": "1"}, "batch_max_events", 1),
     ],
 )
 def test_values_are_converted(env: dict[str, str], field: str, expected: object) -> None:
@@ -49,6 +52,10 @@ def test_rule_parameters_come_from_the_environment() -> None:
         ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "2"}, "CREDENCE_SESSION_TIMEOUT_SECONDS"),
         ({"CREDENCE_RULE_URGENCY_CONTRACT_PATTERN": "("}, "CREDENCE_RULE_URGENCY_CONTRACT_PATTERN"),
         ({"CREDENCE_RULE_RISK_POINTS": "minus five"}, "CREDENCE_RULE_RISK_POINTS"),
+        ({"CREDENCE_STATE_FLUSH_SECONDS": "0"}, "CREDENCE_STATE_FLUSH_SECONDS"),
+        ({"CREDENCE_STATE_CACHE_CUSTOMERS": "0"}, "CREDENCE_STATE_CACHE_CUSTOMERS"),
+        ({"CREDENCE_BATCH_MAX_EVENTS": "0"}, "CREDENCE_BATCH_MAX_EVENTS"),
+        ({"CREDENCE_PROCESSING_GUARANTEE": "exactly_once"}, "CREDENCE_PROCESSING_GUARANTEE"),
     ],
 )
 def test_a_bad_value_names_its_variable(env: dict[str, str], named: str) -> None:

@@ -1,0 +1,166 @@
+"""The write-back customer cache over real RocksDB instances (one per partition).
+
+The table side is a stand-in for Faust's (its store's per-partition databases and
+persisted changelog offsets); the producer records what would be sent to the changelog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rocksdict import Options, Rdict
+
+from scoring.customer import CustomerState
+from streams.customer_cache import CustomerCache
+
+CHANGELOG = "app-customer-signal-state-changelog"
+
+
+@dataclass
+class Metadata:
+    offset: int
+
+
+@dataclass
+class Producer:
+    sent: list[tuple[str, bytes, bytes, int]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes, value: bytes, partition: int, ts: Any, headers: Any) -> Any:
+        self.sent.append((topic, key, value, partition))
+        future: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
+        future.set_result(Metadata(offset=len([s for s in self.sent if s[3] == partition]) - 1))
+        return future
+
+
+class Store:
+    """Faust's RocksDB store as the cache uses it: a database per partition."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dbs: dict[int, Rdict] = {}
+        self.persisted: dict[int, int] = {}
+
+    def _db_for_partition(self, partition: int) -> Rdict:
+        if partition not in self.dbs:
+            options = Options(raw_mode=True)
+            self.dbs[partition] = Rdict(str(self.root / f"p{partition}"), options=options)
+        return self.dbs[partition]
+
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        assert tp.topic == CHANGELOG
+        self.persisted[tp.partition] = offset
+
+    def close(self) -> None:
+        for db in self.dbs.values():
+            db.close()
+
+
+class ChangelogTopic:
+    def get_topic_name(self) -> str:
+        return CHANGELOG
+
+
+@dataclass
+class Table:
+    data: Store
+    changelog_topic: ChangelogTopic = field(default_factory=ChangelogTopic)
+
+
+@dataclass
+class App:
+    producer: Producer = field(default_factory=Producer)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = Store(tmp_path)
+    yield s
+    s.close()
+
+
+def make_cache(store: Store, capacity: int = 100) -> tuple[CustomerCache, Producer]:
+    app = App()
+    return CustomerCache(app, Table(store), capacity), app.producer  # type: ignore[arg-type]
+
+
+def changed(cache: CustomerCache, customer_id: str, partition: int, team: str) -> CustomerState:
+    cache.partition = partition
+    state = cache.load(customer_id) or CustomerState(customer_id)
+    state.max_ts["document-open"] = len(team)  # any visible change
+    state.owner = type(state.owner)(team, None, None)
+    cache.save(state)
+    return state
+
+
+def test_a_miss_reads_the_partition_database_once(store: Store) -> None:
+    store._db_for_partition(3)[b"c1"] = CustomerState("c1", max_ts={"role-login": 7}).to_bytes()
+    cache, _ = make_cache(store)
+    cache.partition = 3
+    state = cache.load("c1")
+    assert state is not None and state.max_ts == {"role-login": 7}
+    del store._db_for_partition(3)[b"c1"]
+    assert cache.load("c1") is state  # served from memory
+    cache.partition = 2
+    assert cache.load("c2") is None  # unknown customers stay unknown...
+    store._db_for_partition(2)[b"c2"] = CustomerState("c2").to_bytes()
+    assert cache.load("c2") is None  # ...until evicted: the cache is the owner's view
+
+
+def test_flush_writes_each_changed_customer_once_to_its_partition(store: Store) -> None:
+    cache, producer = make_cache(store)
+    changed(cache, "c1", 0, "t-a")
+    changed(cache, "c1", 0, "t-b")  # the same customer twice: one write
+    last = changed(cache, "c2", 4, "t-c")
+
+    assert asyncio.run(cache.flush()) == 2
+
+    assert sorted((t, k, p) for t, k, _, p in producer.sent) == [(CHANGELOG, b"c1", 0), (CHANGELOG, b"c2", 4)]
+    assert CustomerState.from_bytes(store._db_for_partition(0)[b"c1"]).owner.team_id == "t-b"
+    assert store._db_for_partition(4)[b"c2"] == last.to_bytes()
+    assert b"c2" not in store._db_for_partition(0)
+    # recovery resumes after the changelog records this flush wrote
+    assert store.persisted == {0: 0, 4: 0}
+
+
+def test_a_flush_without_changes_writes_nothing(store: Store) -> None:
+    cache, producer = make_cache(store)
+    changed(cache, "c1", 1, "t")
+    asyncio.run(cache.flush())
+    cache.load("c1")
+    assert asyncio.run(cache.flush()) == 0
+    assert len(producer.sent) == 1
+
+
+def test_persisted_offset_is_the_highest_written_per_partition(store: Store) -> None:
+    cache, _ = make_cache(store)
+    for n in range(3):
+        changed(cache, f"c{n}", 5, "t")
+    asyncio.run(cache.flush())
+    assert store.persisted == {5: 2}
+
+
+def test_least_recently_used_states_leave_after_a_flush(store: Store) -> None:
+    cache, _ = make_cache(store, capacity=2)
+    for name in ("c1", "c2", "c3"):
+        changed(cache, name, 0, "t")
+    assert len(cache) == 3  # never before their changes are written
+    cache.load("c1")  # c1 is now more recent than c2
+    asyncio.run(cache.flush())
+    assert len(cache) == 2
+    del store._db_for_partition(0)[b"c2"]
+    assert cache.load("c2") is None  # evicted: read again from the database
+    assert cache.load("c1") is not None
+
+
+def test_clear_forgets_states_but_not_unwritten_changes(store: Store) -> None:
+    cache, _ = make_cache(store)
+    changed(cache, "c1", 0, "t")
+    with pytest.raises(AssertionError):
+        cache.clear()
+    asyncio.run(cache.flush())
+    cache.clear()
+    assert len(cache) == 0
