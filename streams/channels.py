@@ -30,7 +30,7 @@ def _raw_topic(*names: str) -> TopicT:
     )
 
 
-#: The signal agent's one input channel: every customer-keyed input and its timer ticks.
+#: The signal processor's input: every customer-keyed input and its timer ticks.
 signal_inputs = _raw_topic(*SIGNAL_INPUTS, *TEAM_INPUTS, RISK_TICKS)
 #: The team agent's input: team updates and its clock ticks, one partition.
 team_updates = _raw_topic(TEAM_UPDATES)

@@ -51,7 +51,7 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
         update = orjson.loads(event.message.value or b"{}")
         kind = update["kind"]
         team = (event.message.key or b"").decode()
-        if kind == "batch":  # the signal agent's updates for one team from one batch
+        if kind == "batch":  # the signal processor's updates for one team from one flush
             pending += [(team, u) for u in update["updates"]]
             continue
         if kind not in {"tick", "heatmap"}:

@@ -7,7 +7,7 @@ import time
 from tests.support.workers import Deployment
 
 LAG = "credence_consumer_lag_records"
-#: the signal agent's inputs, by logical name (no topic prefix); every agent's inputs have series
+#: the signal processor's inputs, by logical name (no topic prefix); the team agent's have series too
 INPUTS = {"document-open", "role-login", "rush-delivery", "stale-update", "customer-directory",
           "credence-risk-ticks"}
 
@@ -41,7 +41,7 @@ def test_consumer_lag_per_partition_drops_to_zero(deployment: Deployment) -> Non
             break
         time.sleep(0.1)
 
-    # one series per partition of every input of the signal agent (other agents' inputs
+    # one series per partition of every input of the signal processor (the team agent's
     # have theirs too), labelled with the logical topic name
     assert wanted <= set(samples)
     assert not [s for s in samples if s.startswith(deployment.prefix)]
