@@ -3,27 +3,19 @@
 Decoding a customer's state costs time in proportion to its de-duplication memory, and
 the busiest customers are in almost every fetch: so decoded states stay in memory
 between fetches (least recently used ones leave beyond a bound), and a changed state is
-written once per flush, not once per event: Kafka Streams' record cache, flushed at
-commit.
-
-A flush writes what Faust's ``Table.__setitem__`` would, in bulk: one changelog record
-per changed customer (on the customer's partition), one RocksDB write batch per
-partition, and, once the changelog has acknowledged them, the partition's persisted
-changelog offset, from which Faust's recovery resumes. Faust still owns the table: its
-changelog topic, partition assignment, recovery and standby replicas.
+written once per flush (:func:`streams.table_writer.write_bulk`), not once per event:
+Kafka Streams' record cache, flushed at commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable
 from typing import Any
 
-from faust.types import TP, AppT
-from rocksdict import WriteBatch
+from faust.types import AppT
 
 from scoring.customer import CustomerState
+from streams.table_writer import partition_db, write_bulk
 
 
 class CustomerCache:
@@ -42,7 +34,7 @@ class CustomerCache:
             self._states.move_to_end(customer_id)
             return self._states[customer_id]
         except KeyError:
-            raw = self._db(self.partition).get(customer_id.encode())
+            raw = partition_db(self._table, self.partition).get(customer_id.encode())
             state = CustomerState.from_bytes(raw) if raw else None
             self._states[customer_id] = state
             return state
@@ -55,21 +47,13 @@ class CustomerCache:
         """Write every changed state; returns how many were written."""
         if not self._dirty:
             return 0
-        changelog = self._table.changelog_topic.get_topic_name()
-        send = self._app.producer.send
-        batches: dict[int, Any] = {}
-        acks: dict[int, list[Awaitable[Any]]] = {}
+        states = self._states
+        writes = []
         for customer_id, partition in self._dirty.items():
-            state = self._states[customer_id]
+            state = states[customer_id]
             assert state is not None
-            key, value = customer_id.encode(), state.to_bytes()
-            batches.setdefault(partition, WriteBatch(raw_mode=True)).put(key, value)
-            acks.setdefault(partition, []).append(await send(changelog, key, value, partition, None, None))
-        for partition, batch in batches.items():
-            self._db(partition).write(batch)
-        for partition, futures in acks.items():
-            offsets = [metadata.offset for metadata in await asyncio.gather(*futures)]
-            self._table.data.set_persisted_offset(TP(changelog, partition), max(offsets))
+            writes.append((partition, customer_id.encode(), state.to_bytes()))
+        await write_bulk(self._app, self._table, writes)
         written = len(self._dirty)
         self._dirty.clear()
         while len(self._states) > self._capacity:
@@ -83,7 +67,3 @@ class CustomerCache:
 
     def __len__(self) -> int:
         return len(self._states)
-
-    def _db(self, partition: int) -> Any:
-        # Faust's RocksDB store has no public per-partition view
-        return self._table.data._db_for_partition(partition)

@@ -10,11 +10,9 @@ and publishes the heat map when a Friday 17:00 (configured zone) has passed.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from typing import Any
 
 import orjson
-from faust.streams import _current_event
 from faust.types import EventT
 
 from scoring.rollup.records import TEAM_UPDATES, Output
@@ -32,7 +30,7 @@ team_table = app.Table(
     key_type=bytes,
     value_type=bytes,
 )
-store = TableTeamStore(team_table)
+store = TableTeamStore(app, team_table)
 rollup = TeamRollup(settings.rollup, store)
 
 
@@ -47,7 +45,6 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
     published: list[Output] = []
     pending: list[tuple[str, dict[str, Any]]] = []
     for event in batch:
-        _current_event.set(weakref.ref(event))  # table writes go to this event's partition
         update = orjson.loads(event.message.value or b"{}")
         kind = update["kind"]
         team = (event.message.key or b"").decode()
@@ -72,6 +69,7 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
             _observe(record.value)
         elif record.topic == "credibility-heatmap":
             metrics.HEATMAPS.inc()
+    await store.flush()
     await asyncio.gather(*await send_outputs(published))
 
 

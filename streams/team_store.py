@@ -3,7 +3,8 @@
 A team's customers, actions and deltas are separate table keys, so an update writes
 (and sends to the changelog) only what changed, however big the team. The worker that
 owns the partition keeps every team in memory, loaded with one scan of the table when
-it is first needed after a rebalance.
+it is first needed after a rebalance. Changed pieces are written in bulk when the team
+agent ends a batch (:meth:`TableTeamStore.flush`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from faust.types import AppT
 
 from scoring.rollup.team import TeamState
+from streams.table_writer import write_bulk
 
 _SEP = b"\x00"
 _LAST_HEATMAP = b"m" + _SEP + b"last-heatmap"
@@ -27,9 +30,15 @@ def piece_key(kind: str, team_id: str, key: str) -> bytes:
 
 
 class TableTeamStore:
-    def __init__(self, table: Any) -> None:  # a faust Table of bytes to bytes
+    #: the team table has one partition
+    PARTITION = 0
+
+    def __init__(self, app: AppT, table: Any) -> None:  # a faust Table of bytes to bytes
+        self._app = app
         self._table = table
         self._teams: dict[str, TeamState] | None = None
+        #: piece key -> new value (None: delete), until the next flush
+        self._pending: dict[bytes, bytes | None] = {}
 
     def invalidate(self) -> None:
         """The partition may have moved: reload from the table when next needed."""
@@ -41,21 +50,26 @@ class TableTeamStore:
     def save(self, state: TeamState) -> None:
         self._all()[state.team_id] = state
         for kind, key in state.dirty:
-            self._table[piece_key(kind, state.team_id, key)] = orjson.dumps(state.piece(kind, key))
+            self._pending[piece_key(kind, state.team_id, key)] = orjson.dumps(state.piece(kind, key))
         for kind, key in state.removed:
-            self._table.pop(piece_key(kind, state.team_id, key), None)
+            self._pending[piece_key(kind, state.team_id, key)] = None
         state.dirty.clear()
         state.removed.clear()
+
+    async def flush(self) -> int:
+        """Write the pieces changed since the last flush; returns how many."""
+        pending, self._pending = self._pending, {}
+        return await write_bulk(self._app, self._table, ((self.PARTITION, k, v) for k, v in pending.items()))
 
     def all(self) -> Iterable[TeamState]:
         return list(self._all().values())
 
     def last_heatmap(self) -> int | None:
-        raw = self._table.get(_LAST_HEATMAP)
+        raw = self._pending[_LAST_HEATMAP] if _LAST_HEATMAP in self._pending else self._table.get(_LAST_HEATMAP)
         return int(raw) if raw else None
 
     def set_last_heatmap(self, at: int) -> None:
-        self._table[_LAST_HEATMAP] = str(at).encode()
+        self._pending[_LAST_HEATMAP] = str(at).encode()
 
     def _all(self) -> dict[str, TeamState]:
         if self._teams is None:
