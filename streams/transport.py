@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from time import monotonic
 from typing import Any, ClassVar, Protocol
 
 import aiokafka
@@ -122,6 +123,8 @@ class Consumer(faust_aiokafka.Consumer):
                         batch_read[tp] = offset
                 if batches and self._flow_stops == stops:
                     read_offsets.update(batch_read)
+                    now = monotonic()  # what a stream records per event: Faust's livelock check reads it
+                    self.app.monitor.stream_inbound_time.update(dict.fromkeys(batch_read, now))
                     for messages in batches.values():
                         for message in messages:
                             self.track_message(message)
