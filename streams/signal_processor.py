@@ -64,11 +64,20 @@ class SignalProcessor:
         #: team updates held back until the flush: one record per team and flush
         self._team_updates: dict[str, list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
+        self._failed = False
 
     async def deliver(self, messages: Sequence[Message]) -> None:
         async with self._lock:
-            with metrics.BATCH_SECONDS.time():
-                await self._process(messages)
+            try:
+                with metrics.BATCH_SECONDS.time():
+                    await self._process(messages)
+            except BaseException as exc:
+                # state may hold part of this batch: never write it (its deltas may be
+                # unsent); the worker stops and the next owner replays from the last flush
+                self._failed = True
+                if isinstance(exc, Exception):
+                    await app.crash(exc)
+                raise
             self._unflushed += messages
             if time.monotonic() - self._last_flush >= self._flush_seconds:
                 await self._flush()
@@ -109,6 +118,8 @@ class SignalProcessor:
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
     async def _flush(self) -> None:
+        if self._failed:
+            return
         held = self._team_updates
         self._acks += await send_outputs(
             [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in held.items()]

@@ -129,7 +129,8 @@ class Consumer(faust_aiokafka.Consumer):
                         for message in messages:
                             self.track_message(message)
                     for handler, messages in batches.items():
-                        await handler.deliver(messages)
+                        # a batch is processed whole even if the fetcher is cancelled
+                        await asyncio.shield(handler.deliver(messages))
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except BaseException as exc:
             stopped = isinstance(exc, (asyncio.CancelledError, *self.consumer_stopped_errors))
