@@ -36,7 +36,8 @@ def test_consumer_lag_per_partition_drops_to_zero(deployment: Deployment) -> Non
         except OSError:
             time.sleep(0.1)  # web server not up yet
             continue
-        highest = max(highest, sum(samples.values()))
+        # the backlog's own topics: team updates the worker writes meanwhile have lag too
+        highest = max(highest, sum(v for k, v in samples.items() if k.split("/")[0] in INPUTS))
         if wanted <= set(samples) and accepted >= backlog and sum(samples.values()) == 0:
             break
         time.sleep(0.1)
