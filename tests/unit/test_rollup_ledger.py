@@ -4,6 +4,8 @@ trailing 30 days, procurement alerts, and what the customer's team is told."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scoring.config import RuleConfig
 from scoring.deltas import Owner
@@ -426,3 +428,29 @@ def test_alerts_in_event_time_order():
 def test_alerts_do_not_depend_on_arrival_order():
     late = [EPISODES[0], EPISODES[1], EPISODES[3], EPISODES[2]]  # X arrives after Y
     assert alert_ids(late) == alert_ids(EPISODES)
+
+
+# --- running totals ------------------------------------------------------------------
+
+_DELTAS = st.lists(
+    st.tuples(st.sampled_from([DC, URG, HI, RISK]), st.sampled_from([-5, 0, 6, 8, 12]), st.integers(0, 90 * D)),
+    max_size=40,
+)
+
+
+@given(_DELTAS, st.integers(0, 120 * D))
+def test_running_totals_match_the_entries_in_any_arrival_order(rows, later):
+    """The ledger keeps its entries in event-time order with running totals: whatever
+    order deltas arrive in and however the window moves, the score equals a fresh count."""
+    ledger, outputs = ledger_with(d(s, p, T + ts, customer_id="C1") for s, p, ts in rows)
+    outputs += ledger.expire("C1", OWNER, T + later, CFG)
+    assert [e[3] for e in ledger.entries] == sorted(e[3] for e in ledger.entries)
+    assert ledger.net_points() == sum(e[2] for e in ledger.entries)
+    fresh: dict[str, int] = {}
+    for _, signal, points, _ in ledger.entries:
+        fresh[signal] = fresh.get(signal, 0) + points
+    scores = of(outputs, "customer-scores")
+    if scores:
+        assert scores[-1]["breakdown"] == dict(sorted(fresh.items()))
+        assert scores[-1]["deltas_in_window"] == len(ledger.entries)
+    assert CustomerLedger.from_json(ledger.to_json()) == ledger
