@@ -36,6 +36,7 @@ from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
 from streams.customer_cache import CustomerCache
 from streams.dead_letters import dead_letter_record
 from streams.publish import send, send_outputs
+from streams.table_writer import partition_db
 
 #: room for about 390 000 remembered events per customer and topic per week
 MAX_STATE_BYTES = 8 * 1024 * 1024
@@ -184,7 +185,7 @@ async def forget_customers(sender: Any, revoked: Any, **kwargs: Any) -> None:
 
 @app.timer(settings.risk_tick_seconds)
 async def risk_timer() -> None:
-    """Ask the agent to check customers with a due risk or ageing deltas (wall clock)."""
+    """Ask the processor to check customers with a due risk or ageing deltas (wall clock)."""
     now = now_ms()
     for customer_id, partition in engine.deadlines.pop_due(now):
         tick = orjson.dumps({"customer_id": customer_id, "now": now})
@@ -198,10 +199,10 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
     index = DeadlineIndex()
     engine.deadlines = index
-    rocks = cast(Any, state_table.data)  # the RocksDB store: Faust has no public per-partition view
+    offset_key = cast(Any, state_table.data).offset_key  # Faust keeps its offset in the same DB
     for partition in owned:
-        for key, raw in rocks._db_for_partition(partition).items():
-            if key != rocks.offset_key:  # Faust keeps its offset in the same DB
+        for key, raw in partition_db(state_table, partition).items():
+            if key != offset_key:
                 engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
 
