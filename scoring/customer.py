@@ -4,10 +4,7 @@ carries all of it (a crash can then never record an event without its effect).""
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +13,7 @@ import orjson
 
 from scoring.catalog import DIRECTORY_TOPIC
 from scoring.config import RuleConfig
+from scoring.dedup import SeenIds, id_hash
 from scoring.deltas import Owner, SignalDelta
 from scoring.events import Event
 from scoring.rollup.ledger import CustomerLedger
@@ -54,11 +52,11 @@ class CustomerState:
     event_owner: Owner = field(default_factory=Owner)
     #: per topic: newest event time seen; that topic's de-duplication horizon trails it
     max_ts: dict[str, int] = field(default_factory=dict)
-    #: per topic: 64-bit hash of the event_id -> event time, in arrival order. Kept per
-    #: topic (as SPEC's de-duplication is) so that how Kafka interleaves topics cannot
-    #: change a verdict; hashed and packed (16 bytes an event) so a busy customer's value
-    #: stays far below Kafka's message size limit.
-    seen: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: per topic: the event ids seen (hashed, with event times). Kept per topic (as SPEC's
+    #: de-duplication is) so that how Kafka interleaves topics cannot change a verdict;
+    #: hashed and packed (16 bytes an event) so a busy customer's value stays far below
+    #: Kafka's message size limit.
+    seen: dict[str, SeenIds] = field(default_factory=dict)
     high_intent: HighIntent = field(default_factory=HighIntent)
     decision_chain: DecisionChain = field(default_factory=DecisionChain)
     urgency: Urgency = field(default_factory=Urgency)
@@ -75,7 +73,9 @@ class CustomerState:
         if event.topic == DIRECTORY_TOPIC:
             self.owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
             return Applied(Outcome.ACCEPTED)
-        seen = self.seen.setdefault(event.topic, {})
+        seen = self.seen.get(event.topic)
+        if seen is None:
+            seen = self.seen[event.topic] = SeenIds()
         event_hash = id_hash(event.event_id)
         if event_hash in seen:
             return Applied(Outcome.DUPLICATE)
@@ -108,17 +108,12 @@ class CustomerState:
         self.owner = Owner()
 
     def _remember(
-        self, topic: str, seen: dict[int, int], event_hash: int, ts: int, cfg: RuleConfig
+        self, topic: str, seen: SeenIds, event_hash: int, ts: int, cfg: RuleConfig
     ) -> None:
-        seen[event_hash] = ts
+        seen.add(event_hash, ts)
         if ts > self.max_ts.get(topic, ts - 1):
             self.max_ts[topic] = ts
-            horizon = ts - cfg.dedup_horizon_ms
-            while seen:  # arrival order is close to time order: trim from the front
-                oldest = next(iter(seen))
-                if seen[oldest] >= horizon:
-                    break
-                del seen[oldest]
+            seen.forget_before(ts - cfg.dedup_horizon_ms)
 
     def _run_rules(self, event: Event, cfg: RuleConfig) -> list[SignalDelta]:
         firings: list[Firing | None]
@@ -163,7 +158,7 @@ class CustomerState:
                 "eo": [self.event_owner.team_id, self.event_owner.region, self.event_owner.rep_id],
                 "l": self.ledger.to_json(),
                 "m": self.max_ts,
-                "s": {topic: _pack(ids) for topic, ids in self.seen.items()},
+                "s": {topic: ids.to_text() for topic, ids in self.seen.items()},
                 "hi": self.high_intent.to_json(),
                 "dc": self.decision_chain.to_json(),
                 "u": self.urgency.to_json(),
@@ -182,26 +177,10 @@ class CustomerState:
             event_owner=Owner(*d["eo"]),
             ledger=CustomerLedger.from_json(d["l"]),
             max_ts=d["m"],
-            seen={topic: _unpack(blob) for topic, blob in d["s"].items()},
+            seen={topic: SeenIds.from_text(text) for topic, text in d["s"].items()},
             high_intent=HighIntent.from_json(d["hi"]),
             decision_chain=DecisionChain.from_json(d["dc"]),
             urgency=Urgency.from_json(d["u"]),
             opportunities={k: OpportunityWatch.from_json(w) for k, w in d["r"].items()},
         )
 
-
-_SEEN_ENTRY = struct.Struct("<qq")  # event id hash, event time (epoch ms)
-
-
-def id_hash(event_id: str) -> int:
-    """A 64-bit hash of an event id: collisions are negligible among a customer's week."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little", signed=True)
-
-
-def _pack(ids: dict[int, int]) -> str:
-    raw = b"".join(_SEEN_ENTRY.pack(h, ts) for h, ts in ids.items())
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _unpack(blob: str) -> dict[int, int]:
-    return dict(_SEEN_ENTRY.iter_unpack(base64.b64decode(blob)))

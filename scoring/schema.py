@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from scoring.timeutil import MAX_MS as _MAX_MS
+from scoring.timeutil import MIN_MS as _MIN_MS
 from scoring.timeutil import TimestampError, parse_ts
 
 #: SPEC: messages over 64 KiB go to dead-letter.
@@ -90,6 +92,47 @@ class FieldSpec:
             return folded
         return value.lower() if self.lower else value
 
+    def compile(self) -> Callable[[Any], Any]:
+        """:meth:`coerce` specialised to this field: the checks a valid value passes,
+        inline; anything else goes to :meth:`coerce`, which says what is wrong.
+
+        Validation runs several times per event, and the generic method's type dispatch
+        was a tenth of the worker's time.
+        """
+        coerce = self.coerce
+        if self.type == "timestamp":
+
+            def check_timestamp(value: Any) -> Any:
+                if value.__class__ is int and _MIN_MS <= value <= _MAX_MS:
+                    return value
+                return coerce(value)
+
+            return check_timestamp
+        if self.type == "number":
+            minimum = -math.inf if self.minimum is None else self.minimum
+            exclusive = self.exclusive_min
+
+            def check_number(value: Any) -> Any:
+                cls = value.__class__
+                if (cls is int or (cls is float and -math.inf < value < math.inf)) and (
+                    value > minimum or (value == minimum and not exclusive)
+                ):
+                    return value
+                return coerce(value)
+
+            return check_number
+        if self.type == "enum" or self.min_length:
+            return coerce  # rare fields: the generic path
+        longest = self.max_length if self.max_length is not None else math.inf
+        lower = self.lower
+
+        def check_string(value: Any) -> Any:
+            if value.__class__ is str and len(value) <= longest:
+                return value.lower() if lower else value
+            return coerce(value)
+
+        return check_string
+
 
 @dataclass(frozen=True, slots=True)
 class RecordSchema:
@@ -97,6 +140,13 @@ class RecordSchema:
 
     topic: str
     fields: tuple[FieldSpec, ...]
+    _checks: tuple[tuple[str, bool, Callable[[Any], Any]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        checks = tuple((f.name, f.required, f.compile()) for f in self.fields)
+        object.__setattr__(self, "_checks", checks)
 
     @classmethod
     def from_yaml(cls, topic: str, spec: Mapping[str, Mapping[str, Any]]) -> RecordSchema:
@@ -117,12 +167,12 @@ class RecordSchema:
             raise InvalidEvent("invalid_json", str(exc)) from exc
         if not isinstance(doc, dict):
             raise InvalidEvent("not_an_object", f"JSON {type(doc).__name__}, expected object")
-        for spec in self.fields:
-            value = doc.get(spec.name)
+        for name, required, check in self._checks:
+            value = doc.get(name)
             if value is None:
-                if spec.required:
-                    raise InvalidEvent("missing_field", spec.name)
-                doc.pop(spec.name, None)
+                if required:
+                    raise InvalidEvent("missing_field", name)
+                doc.pop(name, None)
                 continue
-            doc[spec.name] = spec.coerce(value)
+            doc[name] = check(value)
         return doc

@@ -9,8 +9,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 #: Epoch ms outside these bounds (1970 .. 9999) cannot be a real event time.
-_MIN_MS = 0
-_MAX_MS = 253_402_300_799_999
+MIN_MS = 0
+MAX_MS = 253_402_300_799_999
 
 
 class TimestampError(ValueError):
@@ -26,7 +26,7 @@ def parse_ts(value: object) -> int:
     if isinstance(value, bool):
         raise TimestampError("boolean is not a timestamp")
     if isinstance(value, int):
-        if not _MIN_MS <= value <= _MAX_MS:
+        if not MIN_MS <= value <= MAX_MS:
             raise TimestampError(f"epoch milliseconds out of range: {value}")
         return value
     if isinstance(value, str):
@@ -39,7 +39,7 @@ def parse_ts(value: object) -> int:
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise TimestampError(f"timestamp without UTC offset: {value!r}")
         ms = (parsed - _EPOCH) // _ONE_MS
-        if not _MIN_MS <= ms <= _MAX_MS:
+        if not MIN_MS <= ms <= MAX_MS:
             raise TimestampError(f"timestamp out of range: {value!r}")
         return ms
     raise TimestampError(f"expected ISO-8601 string or epoch ms, got {type(value).__name__}")
