@@ -166,18 +166,25 @@ class CustomerLedger:
         """
         span = cfg.alert_window_ms
         entries = self.entries
-        near = entries[bisect_left(entries, delta.ts - span, key=_ts) : bisect_right(entries, delta.ts + span, key=_ts)]
-        times = [e[3] for e in near]
-        sums = list(accumulate((e[2] for e in near), initial=0))
-        for end in sorted({t for t in times if t >= delta.ts}):
-            first, last = bisect_left(times, end - span), bisect_right(times, end)
-            net = sums[last] - sums[first]
-            if net < cfg.alert_points:
+        # window ends are entry times; those of windows holding this delta lie in:
+        latest = min(delta.ts + span, entries[-1][3])
+        ends = [(delta.ts, latest)]
+        if self.last_alert_ts is not None:  # less than the cool-down from the last alert: none
+            quiet_from = self.last_alert_ts - cfg.alert_cooldown_ms
+            quiet_to = self.last_alert_ts + cfg.alert_cooldown_ms
+            ends = [(delta.ts, min(latest, quiet_from)), (max(delta.ts, quiet_to), latest)]
+        for lo, hi in ends:
+            if lo > hi:
                 continue
-            if self.last_alert_ts is not None and abs(end - self.last_alert_ts) < cfg.alert_cooldown_ms:
-                continue  # a later window end may lie outside the cool-down
-            self.last_alert_ts = end
-            return self._alert(delta, near[first:last], net, end, cfg)
+            near = entries[bisect_left(entries, lo - span, key=_ts) : bisect_right(entries, hi, key=_ts)]
+            times = [e[3] for e in near]
+            sums = list(accumulate((e[2] for e in near), initial=0))
+            for end in sorted({t for t in times if lo <= t <= hi}):
+                first, last = bisect_left(times, end - span), bisect_right(times, end)
+                net = sums[last] - sums[first]
+                if net >= cfg.alert_points:
+                    self.last_alert_ts = end
+                    return self._alert(delta, near[first:last], net, end, cfg)
         return None
 
     def _alert(

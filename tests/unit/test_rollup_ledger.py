@@ -454,3 +454,28 @@ def test_running_totals_match_the_entries_in_any_arrival_order(rows, later):
         assert scores[-1]["breakdown"] == dict(sorted(fresh.items()))
         assert scores[-1]["deltas_in_window"] == len(ledger.entries)
     assert CustomerLedger.from_json(ledger.to_json()) == ledger
+
+
+class BruteForceLedger(CustomerLedger):
+    """The alert rule as written: every window end in the delta's 7 days, each summed
+    from scratch (what the ledger's bisects and cool-down ranges must agree with)."""
+
+    def _maybe_alert(self, delta, cfg):
+        span = cfg.alert_window_ms
+        for end in sorted({e[3] for e in self.entries if delta.ts <= e[3] <= delta.ts + span}):
+            window = [e for e in self.entries if end - span <= e[3] <= end]
+            net = sum(e[2] for e in window)
+            cooling = self.last_alert_ts is not None and abs(end - self.last_alert_ts) < cfg.alert_cooldown_ms
+            if net >= cfg.alert_points and not cooling:
+                self.last_alert_ts = end
+                return self._alert(delta, window, net, end, cfg)
+        return None
+
+
+@given(_DELTAS)
+def test_alerts_match_a_brute_force_count_of_every_window(rows):
+    deltas = [d(s, p, T + ts // 6, customer_id="C1") for s, p, ts in rows]  # denser: 15 days
+    fast, slow = CustomerLedger(), BruteForceLedger()
+    for delta in deltas:
+        expected = of(slow.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts")
+        assert of(fast.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts") == expected
