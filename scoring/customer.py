@@ -83,9 +83,10 @@ class CustomerState:
         if newest is not None and event.ts < newest - cfg.dedup_horizon_ms:
             return Applied(Outcome.LATE)
         self._remember(event.topic, seen, event_hash, event.ts, cfg)
-        carried = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
-        if carried != Owner():
-            self.event_owner = carried.over(self.event_owner)
+        fields = event.fields
+        team_id, region, rep_id = fields.get("team_id"), fields.get("region"), fields.get("rep_id")
+        if team_id or region or rep_id:
+            self.event_owner = Owner(team_id, region, rep_id).over(self.event_owner)
         return Applied(Outcome.ACCEPTED, self._run_rules(event, cfg))
 
     def fire_due(self, now: int, cfg: RuleConfig) -> list[SignalDelta]:

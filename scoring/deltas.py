@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from scoring.events import Evidence
 from scoring.timeutil import format_ts
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(NamedTuple):
     """The team, region and rep a customer belongs to (any part may be unknown)."""
 
     team_id: str | None = None

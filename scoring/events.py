@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from scoring.schema import InvalidEvent, RecordSchema
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """A reference to one input event that made a signal fire."""
 
     event_id: str
@@ -25,8 +23,7 @@ class Evidence:
         return cls(row[0], row[1], row[2], row[3])
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One validated input record. ``fields`` holds every other (normalised) field."""
 
     topic: str

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 
 #: Epoch ms outside these bounds (1970 .. 9999) cannot be a real event time.
 MIN_MS = 0
@@ -38,7 +37,8 @@ def parse_ts(value: object) -> int:
             raise TimestampError(f"not ISO-8601: {value!r}") from exc
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise TimestampError(f"timestamp without UTC offset: {value!r}")
-        ms = (parsed - _EPOCH) // _ONE_MS
+        since = parsed - _EPOCH  # whole milliseconds, rounded down like ``// 1 ms``
+        ms = since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
         if not MIN_MS <= ms <= MAX_MS:
             raise TimestampError(f"timestamp out of range: {value!r}")
         return ms
@@ -52,5 +52,5 @@ def now_ms() -> int:
 
 def format_ts(ms: int) -> str:
     """ISO-8601 in UTC with millisecond precision, e.g. ``2026-11-26T09:30:00.000Z``."""
-    dt = _EPOCH + ms * _ONE_MS
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"

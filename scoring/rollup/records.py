@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: the internal topic that carries everything the team roll-up needs, keyed by team
 TEAM_UPDATES = "credence-team-updates"
 UNASSIGNED = "unassigned"
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """One record to publish: SPEC topic name, key, JSON-able value."""
 
     topic: str
