@@ -8,8 +8,10 @@ One run (about two minutes with the defaults on the embedded broker):
    and produces them once to topics with a unique prefix;
 3. **raw**: a plain aiokafka consumer (no group) reads them all and decodes each value
    with orjson;
-4. **pipeline**: one ``credence worker`` on the same topics; timed from the first
-   ``/metrics`` scrape that shows progress to the first that counts all events;
+4. **pipeline**: ``credence worker`` processes of one group on the same events, once per
+   ``--workers`` count (default 1, then 2: one per core of the reference machine; each
+   run on its own copy of the topics); timed from the first ``/metrics`` scrape at which
+   every worker shows progress to the first whose total counts all events;
 5. prints both rates, their ratio and the goal;
 6. **latency**: fresh topics and worker, a steady ``--latency-rate`` events/s for
    ``--latency-seconds`` with event time = send time; event-to-delta percentiles from
@@ -188,20 +190,21 @@ class Usage:
 
     def describe(self, seconds: float) -> str:
         cores = self.machine_total / seconds if seconds else math.nan
-        return (f"worker CPU {self.worker:.1f}s ({self.worker / seconds * 100:.0f} % of one core), "
+        return (f"workers' CPU {self.worker:.1f}s ({self.worker / seconds * 100:.0f} % of one core), "
                 f"broker {self.broker:.1f}s ({self.broker / seconds * 100:.0f} %), bench {self.bench:.1f}s; "
                 f"machine busy {self.machine_busy / self.machine_total * 100:.0f} % of {cores:.0f} cores, "
                 f"other processes {self.others:.1f} core-s ({self.others / seconds * 100:.0f} % of one core)")
 
 
 class UsageMeter:
-    def __init__(self, worker_pid: int | None, broker_pid: int | None) -> None:
-        self.pids = worker_pid, broker_pid
+    def __init__(self, worker_pids: list[int | None], broker_pid: int | None) -> None:
+        self.worker_pids, self.broker_pid = worker_pids, broker_pid
         self.start = self._read()
 
     def _read(self) -> tuple[float, ...]:
         busy, total = machine_cpu()
-        return (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), time.process_time(), busy, total)
+        workers = sum(cpu_seconds(pid) for pid in self.worker_pids)
+        return (workers, cpu_seconds(self.broker_pid), time.process_time(), busy, total)
 
     def stop(self) -> Usage:
         end = self._read()
@@ -387,15 +390,28 @@ def wait_for_progress(worker: Worker, deadline_s: float) -> tuple[float, float]:
     raise TimeoutError(f"worker {worker.name} made no progress in {deadline_s}s:\n{worker.log_tail()}")
 
 
+def scrape_all(workers: list[Worker]) -> list[promtext.Sample] | None:
+    """Every worker's samples, concatenated (totals then add up); None if one is not up."""
+    merged: list[promtext.Sample] = []
+    for worker in workers:
+        samples = scrape_or_none(worker)
+        if samples is None:
+            return None
+        merged += samples
+    return merged
+
+
 def wait_for_count(
-    worker: Worker, target: float, deadline_s: float, trace: list[tuple[float, float]] | None = None, **labels: str
+    workers: Worker | list[Worker], target: float, deadline_s: float,
+    trace: list[tuple[float, float]] | None = None, **labels: str,
 ) -> tuple[float, list[promtext.Sample]]:
-    """Poll every POLL_S until ``EVENTS_METRIC{labels}`` summed reaches ``target``."""
-    watch = WorkerWatch(worker)
+    """Poll every POLL_S until ``EVENTS_METRIC{labels}`` summed over ``workers`` reaches ``target``."""
+    workers = workers if isinstance(workers, list) else [workers]
+    watches = [WorkerWatch(w) for w in workers]
     end = time.monotonic() + deadline_s
     last = 0.0
     while time.monotonic() < end:
-        samples = scrape_or_none(worker)
+        samples = scrape_all(workers)
         if samples is not None:
             at = time.monotonic()
             last = promtext.total(samples, EVENTS_METRIC, **labels)
@@ -403,9 +419,11 @@ def wait_for_count(
                 trace.append((at, last))
             if last >= target:
                 return at, samples
-        watch.check(last if samples is not None else None)
+        for watch in watches:
+            watch.check(last if samples is not None else None)
         time.sleep(POLL_S)
-    raise TimeoutError(f"worker {worker.name} counted {last:.0f} of {target:.0f} in {deadline_s}s:\n{worker.log_tail()}")
+    tails = "\n".join(w.log_tail() for w in workers)
+    raise TimeoutError(f"workers counted {last:.0f} of {target:.0f} in {deadline_s}s:\n{tails}")
 
 
 def crossing(trace: list[tuple[float, float]], level: float) -> float:
@@ -418,6 +436,7 @@ def crossing(trace: list[tuple[float, float]], level: float) -> float:
 
 @dataclass
 class PipelineResult:
+    workers: int
     events: int
     seconds: float
     counted_at_start: float
@@ -444,8 +463,13 @@ class PipelineResult:
 
 
 def run_pipeline(
-    deployment: Deployment, n: int, broker: BrokerInfo, sample_path: Path | None
+    deployment: Deployment, n: int, broker: BrokerInfo, sample_path: Path | None, workers: int = 1
 ) -> PipelineResult:
+    """``workers`` worker processes of one group over the produced events.
+
+    Timed from the moment every worker has counted an event (all hold partitions) to
+    the first scrape whose total over the workers reaches ``n``; events counted before
+    that are left out of the rate. A rebalance after that point is part of the timing."""
     if sample_path is not None:
         # the worker imports bench.sampler at start-up through a sitecustomize module
         hook = sample_path.parent / "sampler-hook"
@@ -453,15 +477,18 @@ def run_pipeline(
         (hook / "sitecustomize.py").write_text("import bench.sampler  # noqa: F401\n")
         path = [str(hook), str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         deployment.env_extra.update(CREDENCE_BENCH_SAMPLE=str(sample_path), PYTHONPATH=os.pathsep.join(path))
-    worker = deployment.start_worker("pipeline")
+    started = [deployment.start_worker(f"pipeline-{workers}-{i}") for i in range(workers)]
     launched = time.monotonic()
-    t0, c0 = wait_for_progress(worker, deadline_s=120)
+    for worker in started:
+        wait_for_progress(worker, deadline_s=120)
+    t0 = time.monotonic()
+    c0 = promtext.total(scrape_all(started) or [], EVENTS_METRIC)
     if sample_path is not None:
         sample_path.with_suffix(".start").touch()
-    meter = UsageMeter(worker.proc.pid if worker.proc else None, broker.pid)
-    log(f"worker progressing {t0 - launched:.1f}s after launch ({c0:.0f} events already counted); timing")
+    meter = UsageMeter([w.proc.pid if w.proc else None for w in started], broker.pid)
+    log(f"{workers} worker(s) progressing {t0 - launched:.1f}s after launch ({c0:.0f} events already counted); timing")
     trace: list[tuple[float, float]] = [(t0, c0)]
-    t1, samples = wait_for_count(worker, n, deadline_s=60 + n / 100, trace=trace)
+    t1, samples = wait_for_count(started, n, deadline_s=60 + n / 100, trace=trace)
     usage = meter.stop()
     sampled = ""
     if sample_path is not None:
@@ -480,10 +507,12 @@ def run_pipeline(
     tenths = [b - a for a, b in itertools.pairwise(marks)]
     log(f"all {n} events counted after {elapsed:.2f}s; waiting 2 s for timer-fired deltas")
     time.sleep(2.0)  # risk deltas fired by the 1 s timer after the last event
-    final = promtext.scrape(worker.web_port)
-    worker.stop()
+    final = scrape_all(started) or []
+    for worker in started:
+        worker.stop()
     written = asyncio.run(records_written(deployment.bootstrap, deployment.prefix, BEHAVIOUR_TOPICS))
     return PipelineResult(
+        workers=workers,
         events=n,
         seconds=elapsed,
         counted_at_start=c0,
@@ -708,7 +737,7 @@ def hist_row(label: str, cumulative: list[tuple[float, float]]) -> str:
 
 def print_summary(
     facts: dict[str, str], broker: BrokerInfo, args: argparse.Namespace, mean_size: float,
-    produce_s: float, raw: RawResult | None, pipe: PipelineResult | None,
+    produce_s: float, raw: RawResult | None, pipes: list[PipelineResult],
     core: list[CoreResult], lat: LatencyResult | None, wall_s: float,
 ) -> None:
     n = args.events
@@ -723,7 +752,7 @@ def print_summary(
     print(f"workload  {fmt_int(n)} events, mean value {mean_size:.0f} B, {fmt_int(args.customers)} customers "
           f"(Zipf s={args.zipf_s}), mix {mix} % {'/'.join(BEHAVIOUR_TOPICS)}; produced in {produce_s:.1f}s "
           f"({fmt_int(n / produce_s)}/s)")
-    if raw or pipe or core:
+    if raw or pipes or core:
         print("\nthroughput                                      events   seconds     events/s   vs raw")
     if raw:
         print(f"  raw aiokafka consumer + orjson decode     {fmt_int(raw.events):>12} {raw.seconds:9.2f} "
@@ -732,19 +761,20 @@ def print_summary(
         partition, most = max(raw.by_partition.items(), key=lambda kv: kv[1])
         print(f"  (partition {partition} of the four topics holds {most / raw.events * 100:.0f} % of the events, "
               f"an even spread {100 / len(raw.by_partition):.0f} %: the hottest customers' keys hash there)")
-    if pipe:
+    for pipe in pipes:
         ratio = pipe.rate / raw.rate if raw else math.nan
         verdict = "met" if ratio >= RATIO_GOAL else "NOT met"
-        print(f"  credence worker (1 process, full pipeline){fmt_int(pipe.timed_events):>12} {pipe.seconds:9.2f} "
+        label = f"credence, {pipe.workers} worker process{'es' if pipe.workers > 1 else ''}"
+        print(f"  {label:<40} {fmt_int(pipe.timed_events):>12} {pipe.seconds:9.2f} "
               f"{fmt_int(pipe.rate):>12}  {ratio * 100:5.1f} %  goal >= {RATIO_GOAL * 100:.0f} %: {verdict}")
     for c in core:
         label = {"core": "scoring core only (no Kafka)",
                  "core+codec": "scoring core + state codec per flush"}[c.name]
         ratio = c.rate / raw.rate if raw else math.nan
         print(f"  {label:<40} {fmt_int(c.events):>12} {c.seconds:9.2f} {fmt_int(c.rate):>12}  {ratio * 100:5.1f} %")
-    if pipe:
-        print(f"  pipeline interval: first /metrics scrape with {EVENTS_METRIC} > 0 (already "
-              f"{pipe.counted_at_start:.0f}) -> first scrape with sum >= {n}; scraped every {POLL_S * 1000:.0f} ms;")
+    for pipe in pipes:
+        print(f"  {pipe.workers} worker(s): from the first /metrics scrape at which every worker has counted events "
+              f"(already {pipe.counted_at_start:.0f}) -> first scrape with sum >= {n}; scraped every {POLL_S * 1000:.0f} ms;")
         print(f"    rate = (N - already counted) / interval; 10 %->90 % of events: {fmt_int(pipe.steady_rate)}/s; "
               f"worker start to first progress {pipe.startup_s:.1f}s")
         busy = pipe.batch_seconds / pipe.seconds
@@ -752,7 +782,7 @@ def print_summary(
         print(f"    {pipe.usage.describe(pipe.seconds)}")
         per_event = pipe.usage.worker / pipe.timed_events * 1e6
         print(f"    worker CPU per input event {per_event:.0f} us: one full core would give at most "
-              f"{fmt_int(1e6 / per_event)} events/s (a figure less sensitive to other load than the rate)")
+              f"{fmt_int(1e6 / per_event)} events/s per worker (a figure less sensitive to other load than the rate)")
         written = sum(pipe.written.values())
         top = ", ".join(f"{k} {fmt_int(v)}" for k, v in sorted(pipe.written.items(), key=lambda kv: -kv[1]) if v)
         print(f"    records the worker wrote: {fmt_int(written)} ({written / n:.2f} per input event): {top}")
@@ -760,7 +790,7 @@ def print_summary(
               f"{pipe.batches:.0f} batches of {n / max(pipe.batches, 1):.0f} events on average")
         deltas = ", ".join(f"{k} {v:.0f}" for k, v in sorted(pipe.deltas.items()))
         outcomes = ", ".join(f"{k} {v:.0f}" for k, v in sorted(pipe.outcomes.items()))
-        print(f"  deltas by signal: {deltas} (total {sum(pipe.deltas.values()):.0f}); outcomes: {outcomes}; "
+        print(f"    deltas by signal: {deltas} (total {sum(pipe.deltas.values()):.0f}); outcomes: {outcomes}; "
               f"dead letters {pipe.dead_letters:.0f}")
     if core:
         print(f"  core check: deltas {dict(sorted(core[0].deltas.items()))}; largest customer state "
@@ -800,11 +830,11 @@ def print_summary(
               "   the record timestamp is the producer's CreateTime, i.e. the send time, so both clocks agree here)")
         if lat.usage:
             print(f"  during the phase ({lat.wall_s:.0f}s): {lat.usage.describe(lat.wall_s)}")
-        if pipe and pipe.rate < lat.rate:
-            print(f"  NOTE: {lat.rate:.0f} events/s is more than the pipeline's measured {pipe.rate:.0f}/s: "
+        if pipes and pipes[0].rate < lat.rate:
+            print(f"  NOTE: {lat.rate:.0f} events/s is more than one worker's measured {pipes[0].rate:.0f}/s: "
                   f"the worker falls behind, and these latencies are mostly queueing delay")
-    shared = [u.others / secs for u, secs in ((pipe.usage if pipe else None, pipe.seconds if pipe else 0),
-                                               (lat.usage if lat else None, lat.wall_s if lat else 0)) if u and secs]
+    intervals = [(p.usage, p.seconds) for p in pipes] + ([(lat.usage, lat.wall_s)] if lat and lat.usage else [])
+    shared = [u.others / secs for u, secs in intervals if secs]
     if shared and max(shared) > 0.25:
         print(f"  WARNING: processes this benchmark did not start used up to {max(shared) * 100:.0f} % of a core "
               f"while it measured: the figures are lower than this machine gives when idle")
@@ -821,6 +851,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        help="broker to start: embedded Tansu (default) or Apache Kafka")
     where.add_argument("--bootstrap", metavar="HOST:PORT", help="use this running cluster (topics are deleted after)")
     parser.add_argument("--events", type=int, default=200_000, help="throughput events (default 200000)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",
+                        help="pipeline runs, one per worker count (default: 1 2; each on its own copy of the events)")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--zipf-s", type=float, default=1.1)
     parser.add_argument("--seed", type=int, default=1)
@@ -851,7 +883,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     began = time.monotonic()
     facts = machine_facts()
-    raw = pipe = lat = None
+    raw = lat = None
+    pipes: list[PipelineResult] = []
     core: list[CoreResult] = []
     try:
         with ExitStack() as stack:
@@ -894,12 +927,23 @@ def main(argv: list[str] | None = None) -> int:
                 if args.profile:
                     print(profile_core(events, codec=True), flush=True)
 
-            # 4. pipeline
-            if "pipeline" not in args.skip:
-                sample_path = workdir / "worker-samples.json" if args.sample_worker else None
-                pipe = run_pipeline(deployment, len(events), broker, sample_path)
-                log(f"pipeline: {pipe.events} events in {pipe.seconds:.2f}s = {pipe.rate:.0f}/s; "
-                    f"deltas {dict(pipe.deltas)}")
+            # 4. pipeline: for each worker count, a group of workers over its own copy of the events
+            for i, workers in enumerate([] if "pipeline" in args.skip else args.workers):
+                if i:
+                    prefixes.append(f"bench-tp{workers}-{uuid.uuid4().hex[:8]}.")
+                    deployment = Deployment(
+                        broker.bootstrap, workdir / f"throughput-{workers}", prefix=prefixes[-1],
+                        env_extra=dict(args.env),
+                    )
+                    deployment.workdir.mkdir(parents=True)
+                    stack.callback(deployment.stop)
+                    deployment.apply_topics()
+                    asyncio.run(produce_all(broker.bootstrap, deployment.prefix, events))
+                sample_path = workdir / f"worker-samples-{workers}.json" if args.sample_worker and workers == 1 else None
+                pipe = run_pipeline(deployment, len(events), broker, sample_path, workers)
+                pipes.append(pipe)
+                log(f"pipeline, {workers} worker(s): {pipe.timed_events:.0f} events timed in {pipe.seconds:.2f}s "
+                    f"= {pipe.rate:.0f}/s; deltas {dict(pipe.deltas)}")
                 if pipe.samples:
                     print(pipe.samples, flush=True)
             del events
@@ -916,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, TimeoutError) as exc:  # a worker died, crashed or stalled
         print(f"benchmark aborted (everything started was stopped): {exc}", file=sys.stderr)
         return 1
-    print_summary(facts, broker, args, mean_size, produce_s, raw, pipe, core, lat, time.monotonic() - began)
+    print_summary(facts, broker, args, mean_size, produce_s, raw, pipes, core, lat, time.monotonic() - began)
     return 0
 
 
