@@ -27,7 +27,7 @@ def id_hash(event_id: str) -> int:
 class SeenIds:
     """Event-id hash -> event time, in arrival order, with its packed form alongside."""
 
-    __slots__ = ("times", "_packed", "_start")
+    __slots__ = ("_packed", "_start", "times")
 
     def __init__(self, packed: bytes = b"") -> None:
         self.times: dict[int, int] = dict(_ENTRY.iter_unpack(packed))

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
-
-from faust.types import Message
+from typing import Any, Protocol
 
 from scoring.timeutil import format_ts
 
 
+class FetchedRecord(Protocol):
+    """What a dead letter needs of a fetched record (aiokafka's or Faust's message)."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 def dead_letter_record(
-    message: Message, topic: str, reason: str, detail: str, now_ms: int
+    message: FetchedRecord, topic: str, reason: str, detail: str, now_ms: int
 ) -> dict[str, Any]:
     """The ``dead-letter`` value: original topic, partition, offset, payload, reason.
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
-from faust.types import Message
+from faust.types import TP
 
 from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
@@ -59,19 +59,20 @@ class SignalProcessor:
         self.cache = cache
         self._flush_seconds = flush_seconds
         self._lock = asyncio.Lock()  # a flush must not interleave with a batch
-        #: delivered messages whose effects are not durable yet, and what they sent
-        self._unflushed: list[Message] = []
+        #: delivered records whose effects are not durable yet, per partition and batch
+        #: (first and last offset), and what they sent
+        self._unflushed: list[tuple[TP, int, int]] = []
         self._acks: list[Awaitable[Any]] = []
         #: team updates held back until the flush: one record per team and flush
         self._team_updates: dict[str, list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
         self._failed = False
 
-    async def deliver(self, messages: Sequence[Message]) -> None:
+    async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
         async with self._lock:
             try:
                 with metrics.BATCH_SECONDS.time():
-                    await self._process(messages)
+                    await self._process(batch)
             except BaseException as exc:
                 # state may hold part of this batch: never write it (its deltas may be
                 # unsent); the worker stops and the next owner replays from the last flush
@@ -79,7 +80,7 @@ class SignalProcessor:
                 if isinstance(exc, Exception):
                     await app.crash(exc)
                 raise
-            self._unflushed += messages
+            self._unflushed += [(tp, records[0].offset, records[-1].offset) for tp, records in batch.items()]
             if time.monotonic() - self._last_flush >= self._flush_seconds:
                 await self._flush()
 
@@ -92,29 +93,31 @@ class SignalProcessor:
         await self.flush()
         self.cache.clear()
 
-    async def _process(self, messages: Sequence[Message]) -> None:
+    async def _process(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
         outcomes: Counter[tuple[str, str]] = Counter()
         acks = self._acks
         engine = self.engine
-        for message in messages:
-            self.cache.partition = message.partition
-            topic = logical_name(message.topic)
-            if topic == RISK_TICKS:
-                tick = orjson.loads(message.value or b"{}")
-                handled = engine.fire_customer(tick["customer_id"], tick["now"], message.partition)
-            else:
-                handled = engine.handle(topic, message.key, message.value, message.partition)
-                outcomes[topic, handled.outcome.value] += 1
-                if handled.error is not None:
-                    acks.append(await _dead_letter(message, topic, handled.error.reason, handled.error.detail))
-                elif handled.outcome is Outcome.LATE:
-                    acks.append(
-                        await _dead_letter(message, topic, "late_event", "older than the de-duplication horizon")
-                    )
-            if handled.deltas:
-                acks += await _send_deltas(handled.deltas, message.timestamp if topic != RISK_TICKS else None)
-            if handled.outputs:
-                acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
+        for tp, records in batch.items():
+            partition = self.cache.partition = tp.partition
+            topic = logical_name(tp.topic)
+            for record in records:
+                if topic == RISK_TICKS:
+                    tick = orjson.loads(record.value or b"{}")
+                    handled = engine.fire_customer(tick["customer_id"], tick["now"], partition)
+                else:
+                    handled = engine.handle(topic, record.key, record.value, partition)
+                    outcomes[topic, handled.outcome.value] += 1
+                    if handled.error is not None:
+                        acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
+                    elif handled.outcome is Outcome.LATE:
+                        acks.append(
+                            await _dead_letter(record, topic, "late_event", "older than the de-duplication horizon")
+                        )
+                if handled.deltas:
+                    ingest_ms = record.timestamp if topic != RISK_TICKS else None
+                    acks += await _send_deltas(handled.deltas, ingest_ms)
+                if handled.outputs:
+                    acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
         for (topic, outcome), count in outcomes.items():
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
@@ -129,9 +132,9 @@ class SignalProcessor:
         await asyncio.gather(*self._acks)  # deltas are durable before the state that records them
         self._acks = []
         await self.cache.flush()
-        ack = app.consumer.ack
-        for message in self._unflushed:
-            ack(message)
+        ack = cast(transport.Consumer, app.consumer).ack_offsets
+        for tp, first, last in self._unflushed:
+            ack(tp, first, last)
         self._unflushed = []
         self._last_flush = time.monotonic()
         metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
@@ -143,7 +146,7 @@ processor = SignalProcessor(engine, cache, settings.state_flush_seconds)
 transport.deliver_in_batches(app, signal_inputs, processor)
 
 
-async def _send_deltas(deltas: list[SignalDelta], ingest_ts: float | None) -> list[Awaitable[Any]]:
+async def _send_deltas(deltas: list[SignalDelta], ingest_ms: int | None) -> list[Awaitable[Any]]:
     futures = []
     for delta in deltas:
         detected = now_ms()
@@ -152,8 +155,8 @@ async def _send_deltas(deltas: list[SignalDelta], ingest_ts: float | None) -> li
         )
         metrics.DELTAS.labels(delta.signal).inc()
         metrics.DELTA_LATENCY.labels("event").observe(max(0, detected - delta.ts) / 1000)
-        if ingest_ts is not None:
-            metrics.DELTA_LATENCY.labels("ingest").observe(max(0.0, detected / 1000 - ingest_ts))
+        if ingest_ms is not None:
+            metrics.DELTA_LATENCY.labels("ingest").observe(max(0, detected - ingest_ms) / 1000)
     return futures
 
 
@@ -166,10 +169,10 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
     return [r for r in records if r.topic != TEAM_UPDATES]
 
 
-async def _dead_letter(message: Message, topic: str, reason: str, detail: str) -> Awaitable[Any]:
+async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
-    record = dead_letter_record(message, topic, reason, detail, now_ms())
-    return await send("dead-letter", message.key, orjson.dumps(record))
+    value = dead_letter_record(record, topic, reason, detail, now_ms())
+    return await send("dead-letter", record.key, orjson.dumps(value))
 
 
 @app.timer(settings.state_flush_seconds)

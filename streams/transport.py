@@ -7,9 +7,10 @@
 * Batch delivery: Faust hands every message to its streams one by one (an
   ``asyncio.wait`` with two tasks, an event, a queue hop and an ack each: about 85 µs
   of CPU per message on a 2-core machine, measured with an agent that only counts).
-  Topics registered with :func:`deliver_in_batches` skip that: each fetch's messages
-  of those topics go to the handler as one list. The handler acknowledges them
-  (``Consumer.ack``) once their effects are durable; Faust commits as usual.
+  Topics registered with :func:`deliver_in_batches` skip that: each fetch's records
+  of those topics go to the handler as aiokafka returned them, per partition. The
+  handler acknowledges them in bulk (:meth:`Consumer.ack_offsets`) once their effects
+  are durable; Faust commits as usual.
 
 Registered under the URL scheme ``credence://`` so the stock ``kafka://`` is untouched.
 
@@ -21,17 +22,21 @@ a worker takes over partitions whose changelog it must restore (see
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping, Sequence
 from time import monotonic
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 import aiokafka
+from aiokafka.structs import ConsumerRecord
 from faust.tables.recovery import Recovery
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import AppT, Message, TopicT
+from faust.types import TP, AppT, TopicT
+from faust.types.tuples import ack_lock
 from mode import ServiceT
+from mode.utils.futures import notify
 
 FETCH_MAX_WAIT_MS = 100
 SCHEME = "credence"
@@ -44,13 +49,19 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+#: a fetched record as aiokafka returns it (``topic``, ``partition``, ``offset``, ``key``,
+#: ``value``, ``timestamp`` in epoch ms)
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
 class BatchHandler(Protocol):
-    async def deliver(self, messages: Sequence[Message]) -> None:
-        """Process one fetch's messages (in offset order per partition) and ack them
-        with ``Consumer.ack`` when their effects are durable: now or at a later flush."""
+    async def deliver(self, batch: Mapping[TP, Sequence[Record]]) -> None:
+        """Process one fetch's records of batch topics (in offset order per partition) and
+        acknowledge them with :meth:`Consumer.ack_offsets` once their effects are durable:
+        now or at a later flush."""
 
     async def flush(self) -> None:
-        """Make every delivered message's effects durable and ack it."""
+        """Make every delivered record's effects durable and acknowledge it."""
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -67,16 +78,37 @@ class Consumer(faust_aiokafka.Consumer):
         super().stop_flow()
 
     async def wait_empty(self) -> None:
-        """Flush the batch handlers first: their delivered messages are acked only then
-        (Faust waits here for every tracked message before giving partitions away)."""
+        """Flush the batch handlers first: their delivered records are acknowledged only
+        then (Faust waits here for every tracked message before giving partitions away)."""
         for handler in set(self.batch_handlers.values()):
             await handler.flush()
         await super().wait_empty()
 
+    def ack_offsets(self, tp: TP, first: int, last: int) -> None:
+        """``Consumer.ack`` for the records ``first..last`` of ``tp`` delivered in one
+        batch: the same bookkeeping (Faust commits the acknowledged offsets), one call per
+        partition and fetch instead of one per record. Offsets in between that were not
+        records (compaction, transaction markers) are gaps Faust commits anyway."""
+        if not self.app.topics.acks_enabled_for(tp.topic):
+            return
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            offsets: Sequence[int] = range(max(first, committed or 0), last + 1)
+            index = self._acked_index[tp]
+            if not index.isdisjoint(offsets):  # re-delivered after a seek back
+                offsets = [o for o in offsets if o not in index]
+            if offsets:
+                self._acked[tp].extend(offsets)
+                index.update(offsets)
+                self._n_acked += len(offsets)
+            notify(self._waiting_for_ack)
+
     async def _drain_messages(self, fetcher: ServiceT) -> None:
-        """Faust's fetch loop (``Consumer._drain_messages`` of faust-streaming 0.15.3)
-        with two changes: messages of batch topics go to their handler, one list per
-        fetch; the others are awaited directly instead of inside ``wait_first``.
+        """Faust's fetch loop (``Consumer._drain_messages`` and ``getmany`` of
+        faust-streaming 0.15.3) with two changes: the records of batch topics go to their
+        handler as they came, one mapping of partition to records per fetch (no Faust
+        message objects, sensors or per-record acknowledgement); the other topics' messages
+        are awaited directly instead of inside ``wait_first``.
 
         The rest of a fetch is dropped, undelivered and not marked as read, once the
         flow has been stopped while the loop held it (a rebalance or a recovery seeks
@@ -88,49 +120,22 @@ class Consumer(faust_aiokafka.Consumer):
         """
         should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set  # type: ignore[attr-defined]
-        read_offsets = self._read_offset
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        handlers = self.batch_handlers
         try:
             while not (should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                stops: int | None = None  # _flow_stops when this fetch's records came
-                batches: dict[BatchHandler, list[Message]] = {}
-                batch_read: dict[Any, int] = {}  # read offsets, taken when the batch is delivered
-                await asyncio.sleep(0)  # getmany can return at once, over and over
+                await asyncio.sleep(0)  # a fetch can return at once, over and over
                 if self.should_stop:
                     break
-                async for tp, message in self.getmany(timeout=1.0):
-                    if stops is None:
-                        stops = self._flow_stops
-                    elif self._flow_stops != stops:
-                        continue  # stale: see above
-                    offset = message.offset
-                    read = batch_read.get(tp, read_offsets[tp])
-                    if read is not None and offset < read:
-                        continue  # already delivered before a seek back
-                    if read and offset - read > 1 and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, read + 1, offset)  # compacted or transactional
-                    if self._commit_every is not None and self._n_acked >= self._commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    handler = handlers.get(message.topic)
-                    if handler is None:
-                        await self.callback(message)
-                        read_offsets[tp] = offset
-                    else:
-                        batches.setdefault(handler, []).append(message)
-                        batch_read[tp] = offset
-                if batches and self._flow_stops == stops:
-                    read_offsets.update(batch_read)
-                    now = monotonic()  # what a stream records per event: Faust's livelock check reads it
-                    self.app.monitor.stream_inbound_time.update(dict.fromkeys(batch_read, now))
-                    for messages in batches.values():
-                        for message in messages:
-                            self.track_message(message)
-                    for handler, messages in batches.items():
-                        # a batch is processed whole even if the fetcher is cancelled
-                        await asyncio.shield(handler.deliver(messages))
+                records, active = await self._wait_next_records(1.0)
+                if records is None or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    try:
+                        await self.perform_seek()  # as Faust's getmany: back to committed offsets
+                    except Exception as exc:
+                        self.log.warning(f"exception performing seek when flow not active {exc}")
+                    continue
+                await self._deliver(records, active)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except BaseException as exc:
             stopped = isinstance(exc, (asyncio.CancelledError, *self.consumer_stopped_errors))
@@ -139,6 +144,62 @@ class Consumer(faust_aiokafka.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, records: Mapping[TP, list[Record]], active: set[TP] | None) -> None:
+        """One fetch: each partition's unread records to its batch handler or, one by
+        one, to Faust's callback; stops at a rebalance or a stop of the flow."""
+        stops = self._flow_stops
+        generation = self.app.consumer_generation_id
+        read_offsets = self._read_offset
+        monitor = self.app.monitor
+        batches: dict[BatchHandler, dict[TP, list[Record]]] = {}
+        for tp, fetched in records.items():
+            if self._flow_stops != stops or self.app.consumer_generation_id != generation:
+                return  # stale: see _drain_messages
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            monitor.track_tp_end_offset(tp, self.highwater(tp))
+            read = read_offsets[tp]
+            if read is not None and fetched[0].offset < read:
+                fetched = [r for r in fetched if r.offset >= read]  # delivered before a seek back
+                if not fetched:
+                    continue
+            if self.app.topics.acks_enabled_for(tp.topic):
+                await self._add_gaps(tp, read, fetched)
+            if self._commit_every is not None and self._n_acked >= self._commit_every:
+                self._n_acked = 0
+                await self.commit()
+            handler = self.batch_handlers.get(tp.topic)
+            if handler is not None:
+                batches.setdefault(handler, {})[tp] = fetched
+                continue
+            for record in fetched:
+                if self._flow_stops != stops or self.app.consumer_generation_id != generation:
+                    return
+                await self.callback(self._to_message(tp, record))
+                read_offsets[tp] = record.offset
+        if not batches or self._flow_stops != stops:
+            return
+        now = monotonic()
+        for by_tp in batches.values():
+            for tp, fetched in by_tp.items():
+                read_offsets[tp] = fetched[-1].offset
+                monitor.stream_inbound_time[tp] = now  # Faust's livelock check reads it
+        for handler, by_tp in batches.items():
+            # a batch is processed whole even if the fetcher is cancelled
+            await asyncio.shield(handler.deliver(by_tp))
+
+    async def _add_gaps(self, tp: TP, read: int | None, fetched: Sequence[Record]) -> None:
+        """Offsets skipped since the last read record (compacted or transactional topics)
+        are gaps Faust commits as if acknowledged; as its loop does, per record."""
+        first, last = fetched[0].offset, fetched[-1].offset
+        if read and first - read > 1:
+            await self._add_gap(tp, read + 1, first)
+        if last - first + 1 == len(fetched):
+            return  # contiguous: the common case
+        for previous, record in itertools.pairwise(fetched):
+            if record.offset - previous.offset > 1:
+                await self._add_gap(tp, previous.offset + 1, record.offset)
 
 
 class Producer(faust_aiokafka.Producer):

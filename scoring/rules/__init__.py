@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
 from scoring.events import Evidence
 
 
