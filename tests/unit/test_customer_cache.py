@@ -26,13 +26,40 @@ class Metadata:
 
 
 @dataclass
-class Producer:
-    sent: list[tuple[str, bytes, bytes, int]] = field(default_factory=list)
+class Batch:
+    """aiokafka's record batch builder as the writer uses it; full after ``capacity`` records."""
 
-    async def send(self, topic: str, key: bytes, value: bytes, partition: int, ts: Any, headers: Any) -> Any:
-        self.sent.append((topic, key, value, partition))
+    capacity: int
+    rows: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+
+    def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> Any:
+        if len(self.rows) >= self.capacity:
+            return None
+        self.rows.append((key, value))
+        return object()
+
+    def record_count(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class Producer:
+    """Faust's producer and the aiokafka producer under it, recording what is sent."""
+
+    batch_records: int = 2  # small, so that a flush spans several batches
+    sent: list[tuple[str, bytes, bytes | None, int]] = field(default_factory=list)
+
+    def _ensure_producer(self) -> Producer:
+        return self
+
+    def create_batch(self) -> Batch:
+        return Batch(self.batch_records)
+
+    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> Any:
+        base = len([s for s in self.sent if s[3] == partition])  # the broker's next offset
+        self.sent += [(topic, key, value, partition) for key, value in batch.rows]
         future: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
-        future.set_result(Metadata(offset=len([s for s in self.sent if s[3] == partition]) - 1))
+        future.set_result(Metadata(offset=base))
         return future
 
 
@@ -136,11 +163,12 @@ def test_a_flush_without_changes_writes_nothing(store: Store) -> None:
 
 
 def test_persisted_offset_is_the_highest_written_per_partition(store: Store) -> None:
-    cache, _ = make_cache(store)
-    for n in range(3):
+    cache, producer = make_cache(store)
+    for n in range(5):  # three record batches of at most two
         changed(cache, f"c{n}", 5, "t")
     asyncio.run(cache.flush())
-    assert store.persisted == {5: 2}
+    assert [k for _, k, _, _ in producer.sent] == [b"c0", b"c1", b"c2", b"c3", b"c4"]
+    assert store.persisted == {5: 4}
 
 
 def test_least_recently_used_states_leave_after_a_flush(store: Store) -> None:
