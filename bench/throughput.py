@@ -684,7 +684,7 @@ def run_latency(
     wait_for_count(worker, len(directory), 120, topic="customer-directory")
     log(f"latency worker has processed the directory ({len(directory)} records); "
         f"producing {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s")
-    meter, began = UsageMeter(worker.proc.pid if worker.proc else None, broker.pid), time.monotonic()
+    meter, began = UsageMeter([worker.proc.pid if worker.proc else None], broker.pid), time.monotonic()
     result = asyncio.run(_latency_run(deployment, worker, workload, args.latency_rate, args.latency_seconds))
     result.usage, result.wall_s = meter.stop(), time.monotonic() - began
     worker.stop()
