@@ -4,11 +4,13 @@ Decoding a customer's state costs time in proportion to its de-duplication memor
 the busiest customers are in almost every fetch: so decoded states stay in memory
 between fetches (least recently used ones leave beyond a bound), and a changed state is
 written once per flush (:func:`streams.table_writer.write_bulk`), not once per event:
-Kafka Streams' record cache, flushed at commit.
+Kafka Streams' record cache, flushed at commit. A flush is a :meth:`CustomerCache.snapshot`
+taken between two batches and a :meth:`CustomerCache.write` that may run beside the next.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from typing import Any
 
@@ -43,22 +45,28 @@ class CustomerCache:
         self._states[state.customer_id] = state
         self._dirty[state.customer_id] = self.partition
 
-    async def flush(self) -> int:
-        """Write every changed state; returns how many were written."""
-        if not self._dirty:
-            return 0
+    def snapshot(self) -> list[tuple[int, bytes, bytes]]:
+        """Encode every state changed since the last snapshot, as ``(partition, key,
+        value)`` writes for :meth:`write`; the states count as clean from now on (a change
+        made while the writes are in flight goes into the next snapshot)."""
         states = self._states
         writes = []
         for customer_id, partition in self._dirty.items():
             state = states[customer_id]
             assert state is not None
             writes.append((partition, customer_id.encode(), state.to_bytes()))
-        await write_bulk(self._app, self._table, writes)
-        written = len(self._dirty)
         self._dirty.clear()
-        while len(self._states) > self._capacity:
-            self._states.popitem(last=False)
-        return written
+        return writes
+
+    async def write(self, writes: list[tuple[int, bytes, bytes]]) -> None:
+        """Write a snapshot to the table, then let the least recently used clean states go."""
+        if writes:
+            await write_bulk(self._app, self._table, writes)
+        excess = len(self._states) - self._capacity
+        if excess > 0:
+            leaving = list(itertools.islice((c for c in self._states if c not in self._dirty), excess))
+            for customer_id in leaving:
+                del self._states[customer_id]
 
     def clear(self) -> None:
         """Forget every cached state (partitions moved: others may change them now)."""

@@ -6,11 +6,15 @@ state is one table value, updated in arrival order. The consumer hands it each f
 as one list (:func:`streams.transport.deliver_in_batches`): Faust's one-event-at-a-time
 delivery alone costs more CPU than all of the scoring.
 
-Deltas and roll-up records are sent as soon as they arise. At a flush (every
-``state_flush_seconds`` and before partitions move) their acknowledgements are awaited,
-then each changed customer's state is written once (:class:`CustomerCache`), and only
-then are the input messages acknowledged for Faust to commit. A crash may re-send a
-delta, with the same ``delta_id``, but never lose one or count an event twice.
+Deltas and roll-up records are sent as soon as they arise. A flush (every
+``state_flush_seconds`` and before partitions move) takes a snapshot between two
+batches: the changed customers' states, encoded (:class:`CustomerCache`), the
+acknowledgements of what the batches so far sent, and their input offsets. Writing it
+runs beside the next batches: the acknowledgements are awaited, then the states are
+written, and only then are the input offsets acknowledged for Faust to commit. A crash
+may re-send a delta, with the same ``delta_id``, but never lose one or count an event
+twice. (Waiting for the broker inside the batch loop put 5-20 ms pauses on every delta
+behind a flush.)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -51,6 +56,18 @@ state_table = app.Table(
 )
 
 
+@dataclass
+class Snapshot:
+    """What one flush makes durable, in this order."""
+
+    #: acknowledgements of the deltas and records sent by the batches it covers
+    acks: list[Awaitable[Any]]
+    #: their customers' states: (partition, key, encoded state)
+    states: list[tuple[int, bytes, bytes]]
+    #: their input records: (partition, first offset, last offset) per batch
+    offsets: list[tuple[TP, int, int]]
+
+
 class SignalProcessor:
     """Scores fetched batches; see the module docstring for the order of durability."""
 
@@ -66,6 +83,7 @@ class SignalProcessor:
         #: team updates held back until the flush: one record per team and flush
         self._team_updates: dict[str, list[dict[str, Any]]] = {}
         self._last_flush = time.monotonic()
+        self._writing: asyncio.Task[None] | None = None  # the snapshot being written
         self._failed = False
 
     async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
@@ -81,17 +99,36 @@ class SignalProcessor:
                     await app.crash(exc)
                 raise
             self._unflushed += [(tp, records[0].offset, records[-1].offset) for tp, records in batch.items()]
-            if time.monotonic() - self._last_flush >= self._flush_seconds:
-                await self._flush()
+            await self._start_flush_if_due()
+
+    async def _start_flush_if_due(self) -> None:
+        """Snapshot and start writing it, unless a write is still running (the next
+        snapshot then simply covers more batches)."""
+        if self._failed or time.monotonic() - self._last_flush < self._flush_seconds:
+            return
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.ensure_future(self._write_or_crash(await self._snapshot()))
+
+    async def flush_if_due(self) -> None:
+        async with self._lock:
+            await self._start_flush_if_due()
 
     async def flush(self) -> None:
+        """Make everything delivered so far durable before returning."""
         async with self._lock:
-            await self._flush()
+            await self._flush_now()
 
     async def forget(self) -> None:
         """Partitions are moving: drop cached states (their new owner may change them)."""
-        await self.flush()
-        self.cache.clear()
+        async with self._lock:
+            await self._flush_now()
+            self.cache.clear()
+
+    async def _flush_now(self) -> None:
+        if self._writing is not None:
+            await asyncio.shield(self._writing)  # even if this caller is cancelled
+        if not self._failed:
+            await self._write(await self._snapshot())
 
     async def _process(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
         outcomes: Counter[tuple[str, str]] = Counter()
@@ -121,23 +158,32 @@ class SignalProcessor:
         for (topic, outcome), count in outcomes.items():
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
-    async def _flush(self) -> None:
-        if self._failed:
-            return
+    async def _snapshot(self) -> Snapshot:
+        """Between batches (the caller holds the lock): what the batches so far changed."""
         held = self._team_updates
+        self._team_updates = {}
         self._acks += await send_outputs(
             [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in held.items()]
         )
-        self._team_updates = {}
-        await asyncio.gather(*self._acks)  # deltas are durable before the state that records them
-        self._acks = []
-        await self.cache.flush()
-        ack = cast(transport.Consumer, app.consumer).ack_offsets
-        for tp, first, last in self._unflushed:
-            ack(tp, first, last)
-        self._unflushed = []
+        snapshot = Snapshot(self._acks, self.cache.snapshot(), self._unflushed)
+        self._acks, self._unflushed = [], []
         self._last_flush = time.monotonic()
+        return snapshot
+
+    async def _write(self, snapshot: Snapshot) -> None:
+        await asyncio.gather(*snapshot.acks)  # deltas are durable before the state that records them
+        await self.cache.write(snapshot.states)
+        ack = cast(transport.Consumer, app.consumer).ack_offsets
+        for tp, first, last in snapshot.offsets:
+            ack(tp, first, last)
         metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
+
+    async def _write_or_crash(self, snapshot: Snapshot) -> None:
+        try:
+            await self._write(snapshot)
+        except Exception as exc:  # the inputs stay unacknowledged: the next owner replays them
+            self._failed = True
+            await app.crash(exc)
 
 
 cache = CustomerCache(app, state_table, settings.state_cache_customers)
@@ -178,7 +224,7 @@ async def _dead_letter(record: transport.Record, topic: str, reason: str, detail
 @app.timer(settings.state_flush_seconds)
 async def flush_state() -> None:
     """Flush when the input goes quiet (a busy stream flushes as batches arrive)."""
-    await processor.flush()
+    await processor.flush_if_due()
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal hints are narrower

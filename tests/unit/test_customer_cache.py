@@ -114,6 +114,13 @@ def make_cache(store: Store, capacity: int = 100) -> tuple[CustomerCache, Produc
     return CustomerCache(app, Table(store), capacity), app.producer  # type: ignore[arg-type]
 
 
+def flush(cache: CustomerCache) -> int:
+    """A snapshot written at once; returns how many states it held."""
+    writes = cache.snapshot()
+    asyncio.run(cache.write(writes))
+    return len(writes)
+
+
 def changed(cache: CustomerCache, customer_id: str, partition: int, team: str) -> CustomerState:
     cache.partition = partition
     state = cache.load(customer_id) or CustomerState(customer_id)
@@ -143,7 +150,7 @@ def test_flush_writes_each_changed_customer_once_to_its_partition(store: Store) 
     changed(cache, "c1", 0, "t-b")  # the same customer twice: one write
     last = changed(cache, "c2", 4, "t-c")
 
-    assert asyncio.run(cache.flush()) == 2
+    assert flush(cache) == 2
 
     assert sorted((t, k, p) for t, k, _, p in producer.sent) == [(CHANGELOG, b"c1", 0), (CHANGELOG, b"c2", 4)]
     assert CustomerState.from_bytes(store._db_for_partition(0)[b"c1"]).owner.team_id == "t-b"
@@ -156,9 +163,9 @@ def test_flush_writes_each_changed_customer_once_to_its_partition(store: Store) 
 def test_a_flush_without_changes_writes_nothing(store: Store) -> None:
     cache, producer = make_cache(store)
     changed(cache, "c1", 1, "t")
-    asyncio.run(cache.flush())
+    flush(cache)
     cache.load("c1")
-    assert asyncio.run(cache.flush()) == 0
+    assert flush(cache) == 0
     assert len(producer.sent) == 1
 
 
@@ -166,7 +173,7 @@ def test_persisted_offset_is_the_highest_written_per_partition(store: Store) -> 
     cache, producer = make_cache(store)
     for n in range(5):  # three record batches of at most two
         changed(cache, f"c{n}", 5, "t")
-    asyncio.run(cache.flush())
+    flush(cache)
     assert [k for _, k, _, _ in producer.sent] == [b"c0", b"c1", b"c2", b"c3", b"c4"]
     assert store.persisted == {5: 4}
 
@@ -177,7 +184,7 @@ def test_least_recently_used_states_leave_after_a_flush(store: Store) -> None:
         changed(cache, name, 0, "t")
     assert len(cache) == 3  # never before their changes are written
     cache.load("c1")  # c1 is now more recent than c2
-    asyncio.run(cache.flush())
+    flush(cache)
     assert len(cache) == 2
     del store._db_for_partition(0)[b"c2"]
     assert cache.load("c2") is None  # evicted: read again from the database
@@ -189,6 +196,19 @@ def test_clear_forgets_states_but_not_unwritten_changes(store: Store) -> None:
     changed(cache, "c1", 0, "t")
     with pytest.raises(AssertionError):
         cache.clear()
-    asyncio.run(cache.flush())
+    flush(cache)
     cache.clear()
     assert len(cache) == 0
+
+
+def test_a_change_made_while_a_snapshot_is_written_stays_for_the_next(store: Store) -> None:
+    cache, _ = make_cache(store, capacity=1)
+    first = changed(cache, "c1", 0, "t-a")
+    changed(cache, "c2", 0, "t-b")  # least recently used order: c1, c2
+    writes = cache.snapshot()
+    first.owner = type(first.owner)("t-later", None, None)  # a batch processed meanwhile
+    cache.save(first)
+    asyncio.run(cache.write(writes))
+    # over capacity: the clean c2 leaves although c1 was used less recently
+    assert len(cache) == 1 and cache.load("c1") is first
+    assert [(k, CustomerState.from_bytes(v).owner.team_id) for _, k, v in cache.snapshot()] == [(b"c1", "t-later")]
