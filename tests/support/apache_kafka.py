@@ -248,12 +248,16 @@ class ApacheKafka:
         *,
         extra_properties: Mapping[str, str] | None = None,
         heap: str = "512m",
+        production_jvm: bool = False,
         startup_timeout: float = 90.0,
         stop_timeout: float = 30.0,
     ) -> None:
         self.version = _resolve_version(version)
         self.extra_properties = dict(extra_properties or {})
         self.heap = heap
+        #: the JVM's own defaults (full JIT, G1) as a real broker runs, instead of the
+        #: quick-start options tests use; benchmarks want them
+        self.production_jvm = production_jvm
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.port: int | None = None
@@ -400,11 +404,15 @@ class ApacheKafka:
 
     def _jvm_options(self) -> list[str]:
         assert self.workdir is not None
-        return [
-            f"-Xmx{self.heap}",
+        quick_start = [
             "-Xms64m",
             "-XX:+UseSerialGC",  # cheap on a small, 2-core test machine
             "-XX:TieredStopAtLevel=1",  # faster start-up; throughput is irrelevant
+        ]
+        production = [f"-Xms{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]  # Kafka's start script
+        return [
+            f"-Xmx{self.heap}",
+            *(production if self.production_jvm else quick_start),
             "-Djava.awt.headless=true",
             f"-Djava.io.tmpdir={self.workdir}",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
