@@ -105,10 +105,11 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams import (  # noqa: F401  (register agents, tables, timers, views)
+    from streams import (  # noqa: F401  (register agents, tables, timers, views, hooks)
         lag,
         signal_processor,
         team_agent,
+        warm_up,
         web,
     )
     from streams.app import app

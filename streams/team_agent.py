@@ -31,6 +31,10 @@ team_table = app.Table(
     value_type=bytes,
 )
 store = TableTeamStore(app, team_table)
+#: updates applied between two yields to the event loop: a worker's first minutes report
+#: every customer's first activity, and applying thousands at once held the signal
+#: processor up for 150 ms (measured on Kafka 4.1 with bench/)
+APPLY_CHUNK = 200
 rollup = TeamRollup(settings.rollup, store)
 
 
@@ -41,28 +45,33 @@ async def score_teams(stream: Any) -> None:
 
 
 async def handle_batch(batch: list[EventT[Any]]) -> None:
-    """Team updates are applied in order; teams are scored once per run of updates."""
+    """Team updates are applied in order; teams are scored once per run of updates (of
+    at most :data:`APPLY_CHUNK`, between which the event loop runs other tasks)."""
     published: list[Output] = []
     pending: list[tuple[str, dict[str, Any]]] = []
     for event in batch:
         update = orjson.loads(event.message.value or b"{}")
         kind = update["kind"]
+        if kind in {"tick", "heatmap"}:
+            published += rollup.apply_many(pending)
+            pending = []
+            if kind == "tick":
+                published += rollup.tick(update["now"])
+            else:
+                published += [
+                    Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
+                    for o in rollup.heatmap(update["at"])
+                ]
+            continue
         team = (event.message.key or b"").decode()
         if kind == "batch":  # the signal processor's updates for one team from one flush
             pending += [(team, u) for u in update["updates"]]
-            continue
-        if kind not in {"tick", "heatmap"}:
-            pending.append((team, update))
-            continue
-        published += rollup.apply_many(pending)
-        pending = []
-        if kind == "tick":
-            published += rollup.tick(update["now"])
         else:
-            published += [
-                Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
-                for o in rollup.heatmap(update["at"])
-            ]
+            pending.append((team, update))
+        if len(pending) >= APPLY_CHUNK:
+            published += rollup.apply_many(pending)
+            pending = []
+            await asyncio.sleep(0)  # the signal processor's batches run meanwhile
     published += rollup.apply_many(pending)
     for record in published:
         if record.topic == "team-credibility":
