@@ -15,7 +15,8 @@ One run (about two minutes with the defaults on the embedded broker):
 5. prints both rates, their ratio and the goal;
 6. **latency**: fresh topics and worker, a steady ``--latency-rate`` events/s for
    ``--latency-seconds`` with event time = send time; event-to-delta percentiles from
-   the ``signal-deltas`` records and from the worker's histogram;
+   the ``signal-deltas`` records (the goal is judged after ``--latency-warmup-seconds``,
+   a fresh worker's first seconds, which are shown apart) and from the worker's histogram;
 7. stops everything it started.
 
 It also runs the pure scoring core in process over the same events (no Kafka; ``--profile``
@@ -547,6 +548,9 @@ class LatencyResult:
     produced: int
     deltas: list[dict[str, Any]] = field(default_factory=list)
     detected_ms: list[float] = field(default_factory=list)  # event-driven deltas
+    #: the same after the first --latency-warmup-seconds of sending (a fresh worker's first seconds)
+    steady_detected_ms: list[float] = field(default_factory=list)
+    warmup_s: float = 0.0
     received_ms: list[float] = field(default_factory=list)
     timer_detected_ms: list[float] = field(default_factory=list)  # timer-fired (risk)
     by_signal: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -609,7 +613,7 @@ async def _collect_deltas(
 
 
 async def _latency_run(
-    deployment: Deployment, worker: Worker, workload: Workload, rate: float, seconds: float
+    deployment: Deployment, worker: Worker, workload: Workload, rate: float, seconds: float, warmup_s: float
 ) -> LatencyResult:
     sent: dict[str, tuple[int, int]] = {}  # event_id -> (send time ms, event ts ms)
     received: list[tuple[int, dict[str, Any]]] = []
@@ -645,7 +649,9 @@ async def _latency_run(
     finally:
         stop.set()
         await collector
-    result = LatencyResult(seconds=took, rate=produced / took, produced=produced, worker_deltas=emitted, catch_up_s=catch_up)
+    result = LatencyResult(seconds=took, rate=produced / took, produced=produced, worker_deltas=emitted,
+                           catch_up_s=catch_up, warmup_s=warmup_s)
+    first_send = min((at for at, _ in sent.values()), default=0)
     result.histogram = {
         clock: promtext.buckets(samples, LATENCY_METRIC, clock=clock) for clock in ("event", "ingest")
     }
@@ -659,11 +665,14 @@ async def _latency_run(
         result.points.append((completing_send, detected, record["signal"]))
         if parse_ts(record["ts"]) == completing_ts:  # fired on arrival of its last event
             result.detected_ms.append(detected)
+            if completing_send - first_send >= warmup_s * 1000:
+                result.steady_detected_ms.append(detected)
             result.received_ms.append(received_at - completing_send)
             result.by_signal[record["signal"]].append(detected)
         else:  # fired later by the risk timer
             result.timer_detected_ms.append(detected)
-    for values in (result.detected_ms, result.received_ms, result.timer_detected_ms, *result.by_signal.values()):
+    for values in (result.detected_ms, result.steady_detected_ms, result.received_ms, result.timer_detected_ms,
+                   *result.by_signal.values()):
         values.sort()
     result.points.sort()
     return result
@@ -685,7 +694,9 @@ def run_latency(
     log(f"latency worker has processed the directory ({len(directory)} records); "
         f"producing {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s")
     meter, began = UsageMeter([worker.proc.pid if worker.proc else None], broker.pid), time.monotonic()
-    result = asyncio.run(_latency_run(deployment, worker, workload, args.latency_rate, args.latency_seconds))
+    result = asyncio.run(_latency_run(
+        deployment, worker, workload, args.latency_rate, args.latency_seconds, args.latency_warmup_seconds
+    ))
     result.usage, result.wall_s = meter.stop(), time.monotonic() - began
     worker.stop()
     (deployment.workdir / "latency-points.json").write_bytes(orjson.dumps(result.points))  # kept with --keep
@@ -807,9 +818,11 @@ def print_summary(
               f"({lp.new_contract_share * 100:.0f} % new), stale-updates as back-dated progress + reply pairs "
               f"({lp.outcomes.get('reconsider', 0) * 100:.0f} % reconsider)")
         print(f"  {'ms':<44}    p50    p95    p99    max   goal p99 < {P99_GOAL_MS:.0f} ms")
-        met = percentile(lat.detected_ms, .99) < P99_GOAL_MS
-        print(pct_row("detected_at - send time of completing event", lat.detected_ms)
+        met = percentile(lat.steady_detected_ms, .99) < P99_GOAL_MS
+        print(pct_row(f"detected_at - send, after the first {lat.warmup_s:.0f} s", lat.steady_detected_ms)
               + f"  {'met' if met else 'NOT met'}")
+        print(pct_row("detected_at - send time of completing event", lat.detected_ms)
+              + "  (all, the fresh worker's first seconds included)")
         print(pct_row("bench receive - send time of completing event", lat.received_ms))
         for signal_name, values in sorted(lat.by_signal.items()):
             print(pct_row(f"  detected_at, {signal_name}", values))
@@ -856,8 +869,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--zipf-s", type=float, default=1.1)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="events/s in the latency phase")
+    parser.add_argument("--latency-warmup-seconds", type=float, default=5.0,
+                        help="first seconds of the latency phase reported apart from the steady state (default 5)")
     parser.add_argument("--skip", action="append", default=[], choices=("raw", "pipeline", "core", "latency"),
                         help="skip a phase (repeatable)")
     parser.add_argument("--profile", action="store_true", help="print cProfile of the in-process core")
@@ -951,7 +966,8 @@ def main(argv: list[str] | None = None) -> int:
             # 6. latency
             if "latency" not in args.skip:
                 lat = run_latency(broker, workdir, prefixes[1], args, stack)
-                log(f"latency: {len(lat.detected_ms)} deltas, p99 {percentile(lat.detected_ms, .99):.1f} ms")
+                log(f"latency: {len(lat.detected_ms)} deltas, p99 {percentile(lat.detected_ms, .99):.1f} ms "
+                    f"(after the first {lat.warmup_s:.0f} s: {percentile(lat.steady_detected_ms, .99):.1f} ms)")
             if args.keep:
                 log(f"work folder kept: {workdir}")
     except KeyboardInterrupt:
