@@ -25,6 +25,9 @@ class RollupConfig:
     alert_window_ms: int = 7 * DAY_MS
     #: at most one alert per customer within this long
     alert_cooldown_ms: int = 7 * DAY_MS
+    #: an alert lists at most this many contributing deltas (the newest): a customer with
+    #: thousands of deltas in its window would otherwise pass Kafka's record size limit
+    alert_max_contributing: int = 500
     #: a customer's activity is re-reported to its team at most this often
     activity_report_ms: int = HOUR_MS
     #: how long a team keeps its deltas for traceability lists

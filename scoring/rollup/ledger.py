@@ -190,15 +190,17 @@ class CustomerLedger:
     def _alert(
         self, delta: SignalDelta, window: list[list[Any]], net: int, at: int, cfg: RollupConfig
     ) -> Output:
+        ordered = sorted(window, key=lambda e: (e[3], e[0]))
         contributing = [
             {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])}
-            for e in sorted(window, key=lambda e: (e[3], e[0]))
+            for e in ordered[-cfg.alert_max_contributing :]
         ]
+        extra = {"contributing_total": len(ordered)} if len(ordered) > len(contributing) else {}
         return Output(
             "procurement-alerts",
             delta.customer_id,
             {
-                "alert_id": stable_id("alert", delta.customer_id, *(c["delta_id"] for c in contributing)),
+                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in ordered)),
                 "customer_id": delta.customer_id,
                 "team_id": team_of(delta.owner),
                 "region": delta.owner.region,
@@ -208,6 +210,7 @@ class CustomerLedger:
                 "window_days": cfg.alert_window_ms // 86_400_000,
                 "ts": format_ts(at),
                 "contributing_deltas": contributing,
+                **extra,
             },
         )
 

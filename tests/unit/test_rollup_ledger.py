@@ -479,3 +479,13 @@ def test_alerts_match_a_brute_force_count_of_every_window(rows):
     for delta in deltas:
         expected = of(slow.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts")
         assert of(fast.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts") == expected
+
+
+def test_an_alert_lists_at_most_the_newest_contributing_deltas():
+    cfg = RollupConfig(alert_max_contributing=3)
+    deltas = [d(HI, 1, T + i * H, customer_id="C1") for i in range(17)] + [d(DC, 12, T + 17 * H, customer_id="C1")]
+    _, outputs = ledger_with(deltas, cfg)
+    (alert,) = of(outputs, "procurement-alerts")
+    assert [c["delta_id"] for c in alert["contributing_deltas"]] == [x.delta_id for x in deltas[-3:]]
+    assert alert["contributing_total"] == 18 and alert["net_points"] == 29
+    assert alert["alert_id"] == stable_id("alert", "C1", *(x.delta_id for x in deltas))  # all of them
