@@ -35,7 +35,7 @@ class Outcome(enum.StrEnum):
     INVALID = "invalid"
 
 
-@dataclass
+@dataclass(slots=True)
 class Applied:
     outcome: Outcome
     deltas: list[SignalDelta] = field(default_factory=list)

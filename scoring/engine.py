@@ -46,7 +46,7 @@ class DictStore:
         self.states[state.customer_id] = state
 
 
-@dataclass
+@dataclass(slots=True)
 class Handled:
     """The result of one raw input record (or one clock tick)."""
 

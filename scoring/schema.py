@@ -174,5 +174,7 @@ class RecordSchema:
                     raise InvalidEvent("missing_field", name)
                 doc.pop(name, None)
                 continue
-            doc[name] = check(value)
+            checked = check(value)
+            if checked is not value:  # normalised (lower case, epoch ms)
+                doc[name] = checked
         return doc
