@@ -1,11 +1,7 @@
 """Faust's aiokafka transport with what Faust does not offer.
 
 * ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms, which puts seconds of latency on
-  a lightly loaded partition; Credence waits at most ``FETCH_MAX_WAIT_MS``, 25 ms:
-  aiokafka keeps one fetch in flight per broker and leaves out partitions whose records
-  are still buffered, so a fetch can hold only partitions without new data and wait the
-  whole time while the records of the others, consumed meanwhile, cannot be fetched
-  (with 100 ms, a cold worker on Kafka saw 100 ms stalls: p99 119-150 ms against 40-65).
+  a lightly loaded partition; Credence waits at most ``FETCH_MAX_WAIT_MS``.
 * ``enable_idempotence``: on for real clusters, off for the embedded broker, which
   rejects InitProducerId.
 * Batch delivery: Faust hands every message to its streams one by one (an
@@ -42,7 +38,7 @@ from faust.types.tuples import ack_lock
 from mode import ServiceT
 from mode.utils.futures import notify
 
-FETCH_MAX_WAIT_MS = 25
+FETCH_MAX_WAIT_MS = 100
 SCHEME = "credence"
 
 
