@@ -26,7 +26,7 @@ class CustomerCache:
         self._table = table
         self._capacity = capacity
         self._states: OrderedDict[str, CustomerState | None] = OrderedDict()
-        #: changed since the last flush -> its partition
+        #: changed since the last snapshot -> its partition
         self._dirty: dict[str, int] = {}
         #: partition of the record being processed (a customer's state lives there)
         self.partition = 0
