@@ -160,7 +160,9 @@ def poll(what: str, check: Callable[[], Any], deadline_s: float, workers: list[W
             return answer
         if time.monotonic() > end:
             logs = "\n".join(f"--- {w.name} ---\n{w.log_tail()}" for w in workers)
-            raise TimeoutError(f"{what}: not after {deadline_s}s {explain()}\n{logs}")
+            # where each stuck worker waits (an intermittent recovery stall, see README)
+            stacks = "\n".join(f"--- {w.name}: stacks ---\n{w.stacks()}" for w in workers)
+            raise TimeoutError(f"{what}: not after {deadline_s}s {explain()}\n{logs}\n{stacks}")
         time.sleep(every_s)
 
 

@@ -287,6 +287,23 @@ class Worker:
         except OSError:
             return "(no log)"
 
+    def stacks(self, deadline_s: float = 10.0) -> str:
+        """Every thread's and asyncio task's stack, for a failure message: mode's worker
+        writes them to its log on SIGUSR1 (``mode.utils.logging.cry``)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return "(not running)"
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        end, seen = time.monotonic() + deadline_s, -1
+        while time.monotonic() < end:
+            size = self.log_path.stat().st_size
+            text = self.log_path.read_bytes()[start:].decode(errors="replace")
+            if "TASKS" in text and size == seen:  # written, and no longer growing
+                return text
+            seen = size
+            time.sleep(0.2)
+        return self.log_path.read_bytes()[start:].decode(errors="replace") or "(no stacks written)"
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
