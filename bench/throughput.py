@@ -403,11 +403,10 @@ def scrape_all(workers: list[Worker]) -> list[promtext.Sample] | None:
 
 
 def wait_for_count(
-    workers: Worker | list[Worker], target: float, deadline_s: float,
+    workers: list[Worker], target: float, deadline_s: float,
     trace: list[tuple[float, float]] | None = None, **labels: str,
 ) -> tuple[float, list[promtext.Sample]]:
     """Poll every POLL_S until ``EVENTS_METRIC{labels}`` summed over ``workers`` reaches ``target``."""
-    workers = workers if isinstance(workers, list) else [workers]
     watches = [WorkerWatch(w) for w in workers]
     end = time.monotonic() + deadline_s
     last = 0.0
@@ -461,6 +460,17 @@ class PipelineResult:
     @property
     def rate(self) -> float:
         return self.timed_events / self.seconds
+
+
+def start_deployment(
+    broker: BrokerInfo, workdir: Path, prefix: str, args: argparse.Namespace, stack: ExitStack
+) -> Deployment:
+    """A deployment with its own topics (created) and work folder; stopped with ``stack``."""
+    deployment = Deployment(broker.bootstrap, workdir, prefix=prefix, env_extra=dict(args.env))
+    deployment.workdir.mkdir(parents=True)
+    stack.callback(deployment.stop)
+    deployment.apply_topics()
+    return deployment
 
 
 def run_pipeline(
@@ -681,16 +691,13 @@ async def _latency_run(
 def run_latency(
     broker: BrokerInfo, workdir: Path, prefix: str, args: argparse.Namespace, stack: ExitStack
 ) -> LatencyResult:
-    deployment = Deployment(broker.bootstrap, workdir / "latency", prefix=prefix, env_extra=dict(args.env))
-    deployment.workdir.mkdir(parents=True)
-    stack.callback(deployment.stop)
-    deployment.apply_topics()
+    deployment = start_deployment(broker, workdir / "latency", prefix, args, stack)
     workload = Workload(LATENCY, customers=args.customers, zipf_s=args.zipf_s, seed=args.seed + 1)
     worker = deployment.start_worker("latency")
     # warm-up: the directory (one record per customer) also proves the worker has joined
     directory = workload.directory()
     deployment.produce(directory)
-    wait_for_count(worker, len(directory), 120, topic="customer-directory")
+    wait_for_count([worker], len(directory), 120, topic="customer-directory")
     log(f"latency worker has processed the directory ({len(directory)} records); "
         f"producing {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s")
     meter, began = UsageMeter([worker.proc.pid if worker.proc else None], broker.pid), time.monotonic()
@@ -919,12 +926,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"generated {len(events)} events in {time.perf_counter() - t:.1f}s (mean value {mean_size:.0f} B); "
                 f"top customer {workload.zipf.share_of_top(1) * 100:.1f} % of traffic, top 100 "
                 f"{workload.zipf.share_of_top(100) * 100:.0f} %")
-            deployment = Deployment(
-                broker.bootstrap, workdir / "throughput", prefix=prefixes[0], env_extra=dict(args.env)
-            )
-            deployment.workdir.mkdir(parents=True)
-            stack.callback(deployment.stop)
-            deployment.apply_topics()
+            deployment = start_deployment(broker, workdir / "throughput", prefixes[0], args, stack)
             produce_s = asyncio.run(produce_all(broker.bootstrap, deployment.prefix, events))
             log(f"produced to {deployment.prefix}* in {produce_s:.1f}s ({len(events) / produce_s:.0f}/s)")
 
@@ -946,13 +948,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, workers in enumerate([] if "pipeline" in args.skip else args.workers):
                 if i:
                     prefixes.append(f"bench-tp{workers}-{uuid.uuid4().hex[:8]}.")
-                    deployment = Deployment(
-                        broker.bootstrap, workdir / f"throughput-{workers}", prefix=prefixes[-1],
-                        env_extra=dict(args.env),
-                    )
-                    deployment.workdir.mkdir(parents=True)
-                    stack.callback(deployment.stop)
-                    deployment.apply_topics()
+                    deployment = start_deployment(broker, workdir / f"throughput-{workers}", prefixes[-1], args, stack)
                     asyncio.run(produce_all(broker.bootstrap, deployment.prefix, events))
                 sample_path = workdir / f"worker-samples-{workers}.json" if args.sample_worker and workers == 1 else None
                 pipe = run_pipeline(deployment, len(events), broker, sample_path, workers)
