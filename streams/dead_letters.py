@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Protocol
+from typing import Any
 
 from scoring.timeutil import format_ts
-
-
-class FetchedRecord(Protocol):
-    """What a dead letter needs of a fetched record (aiokafka's or Faust's message)."""
-
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
+from streams.transport import Record
 
 
 def dead_letter_record(
-    message: FetchedRecord, topic: str, reason: str, detail: str, now_ms: int
+    record: Record, topic: str, reason: str, detail: str, now_ms: int
 ) -> dict[str, Any]:
     """The ``dead-letter`` value: original topic, partition, offset, payload, reason.
 
     The payload is kept as text when it is UTF-8, else base64 (``payload_encoding``).
     """
-    raw = message.value
+    raw = record.value
     payload: str | None
     encoding = "utf-8"
     if raw is None:
@@ -40,9 +28,9 @@ def dead_letter_record(
             payload, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     return {
         "topic": topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "key": message.key.decode("utf-8", "replace") if message.key is not None else None,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
         "payload": payload,
         "payload_encoding": encoding,
         "reason": reason,

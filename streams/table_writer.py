@@ -25,8 +25,8 @@ def partition_db(table: Any, partition: int) -> Any:
     return table.data._db_for_partition(partition)
 
 
-async def write_bulk(app: AppT, table: Any, writes: Iterable[tuple[int, bytes, bytes | None]]) -> int:
-    """Write ``(partition, key, value)`` triples, ``None`` deleting; returns how many.
+async def write_bulk(app: AppT, table: Any, writes: Iterable[tuple[int, bytes, bytes | None]]) -> None:
+    """Write ``(partition, key, value)`` triples, ``None`` deleting.
 
     The changelog records of a partition go to aiokafka as ready-made record batches
     (``create_batch``/``send_batch``): one acknowledgement per batch instead of a future
@@ -57,7 +57,6 @@ async def write_bulk(app: AppT, table: Any, writes: Iterable[tuple[int, bytes, b
             await asyncio.gather(*(ack for ack, _ in acks)), (count for _, count in acks), strict=True
         ))
         table.data.set_persisted_offset(TP(changelog, partition), last)
-    return sum(len(pairs) for pairs in rows.values())
 
 
 async def _send(producer: Any, batch: Any, topic: str, partition: int) -> tuple[Awaitable[Any], int]:

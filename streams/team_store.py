@@ -56,10 +56,10 @@ class TableTeamStore:
         state.dirty.clear()
         state.removed.clear()
 
-    async def flush(self) -> int:
-        """Write the pieces changed since the last flush; returns how many."""
+    async def flush(self) -> None:
+        """Write the pieces changed since the last flush."""
         pending, self._pending = self._pending, {}
-        return await write_bulk(self._app, self._table, ((self.PARTITION, k, v) for k, v in pending.items()))
+        await write_bulk(self._app, self._table, ((self.PARTITION, k, v) for k, v in pending.items()))
 
     def all(self) -> Iterable[TeamState]:
         return list(self._all().values())
