@@ -190,17 +190,17 @@ class CustomerLedger:
     def _alert(
         self, delta: SignalDelta, window: list[list[Any]], net: int, at: int, cfg: RollupConfig
     ) -> Output:
-        ordered = sorted(window, key=lambda e: (e[3], e[0]))
+        # ``window`` is a run of ``entries``, so already in (ts, delta_id) order
         contributing = [
             {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])}
-            for e in ordered[-cfg.alert_max_contributing :]
+            for e in window[-cfg.alert_max_contributing :]
         ]
-        extra = {"contributing_total": len(ordered)} if len(ordered) > len(contributing) else {}
+        extra = {"contributing_total": len(window)} if len(window) > len(contributing) else {}
         return Output(
             "procurement-alerts",
             delta.customer_id,
             {
-                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in ordered)),
+                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in window)),
                 "customer_id": delta.customer_id,
                 "team_id": team_of(delta.owner),
                 "region": delta.owner.region,
