@@ -5,7 +5,7 @@ One run (about two minutes with the defaults on the embedded broker):
 1. starts a broker: embedded Tansu (default), Apache Kafka (``--broker kafka``), or uses
    ``--bootstrap HOST:PORT``;
 2. generates ``--events`` behaviour events (Zipf-popular customers, see ``bench/workload.py``)
-   and produces them once to topics with a unique prefix;
+   and produces them to topics with a unique prefix (a copy per further ``--workers`` count);
 3. **raw**: a plain aiokafka consumer (no group) reads them all and decodes each value
    with orjson;
 4. **pipeline**: ``credence worker`` processes of one group on the same events, once per
