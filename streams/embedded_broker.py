@@ -7,6 +7,7 @@ table state is tied to the broker instance (see :attr:`EmbeddedBroker.instance_i
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -20,12 +21,21 @@ from streams.processes import die_with_parent, free_port, stop_process, wait_for
 
 
 class EmbeddedBroker:
-    """Start Tansu on a loopback port; use as a context manager or call start/stop."""
+    """Start Tansu on a loopback port; use as a context manager or call start/stop.
+
+    Its output goes to ``log_path``, or to a temporary file removed at :meth:`stop` (the
+    broker's state is gone then too); a broker that exits before listening raises with
+    the end of its log.
+    """
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
         self.instance_id = uuid.uuid4().hex[:12]
-        self._log_path = log_path or Path(tempfile.gettempdir()) / f"tansu-{self.instance_id}.log"
+        self._log_dir: Path | None = None
+        if log_path is None:
+            self._log_dir = Path(tempfile.mkdtemp(prefix=f"tansu-{self.instance_id}-"))
+            log_path = self._log_dir / "tansu.log"
+        self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,9 +48,10 @@ class EmbeddedBroker:
             self._proc = self._spawn(url, log)
         try:
             wait_for_port("127.0.0.1", self.port, ready_deadline_s, self._proc)
-        except Exception:
+        except Exception as exc:
+            tail = self._log_path.read_text(errors="replace")[-2000:]
             self.stop()
-            raise
+            raise RuntimeError(f"Tansu did not start: {exc}\n{tail}") from exc
         return self
 
     def _spawn(self, url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -64,6 +75,8 @@ class EmbeddedBroker:
         if self._proc is not None:
             stop_process(self._proc, deadline_s)
         self._proc = None
+        if self._log_dir is not None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
