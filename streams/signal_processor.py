@@ -131,7 +131,7 @@ class SignalProcessor:
             await self._write(await self._snapshot())
 
     async def _process(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
-        outcomes: Counter[tuple[str, str]] = Counter()
+        outcomes: Counter[tuple[str, Outcome]] = Counter()
         acks = self._acks
         engine = self.engine
         for tp, records in batch.items():
@@ -143,7 +143,7 @@ class SignalProcessor:
                     handled = engine.fire_customer(tick["customer_id"], tick["now"], partition)
                 else:
                     handled = engine.handle(topic, record.key, record.value, partition)
-                    outcomes[topic, handled.outcome.value] += 1
+                    outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
                     if handled.error is not None:
                         acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
                     elif handled.outcome is Outcome.LATE:
