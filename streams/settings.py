@@ -56,7 +56,8 @@ class Settings:
     risk_tick_seconds: float = 1.0
     #: how often the team roll-up is re-scored against the wall clock (seconds)
     team_tick_seconds: float = 10.0
-    #: most input records in one batch (one fetch of the consumer, one team-agent batch)
+    #: most input records in one batch (one fetch of the consumer); the team agent takes
+    #: records holding at most as many updates (scoring.rollup.records.records_per_batch)
     batch_max_events: int = 2_000
     #: how long a team-agent batch may wait for more updates (seconds)
     batch_within_seconds: float = 0.05

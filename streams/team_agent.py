@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
-from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.records import TEAM_UPDATES, Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup
 from scoring.timeutil import now_ms
 from streams import metrics
@@ -40,7 +40,7 @@ rollup = TeamRollup(settings.rollup, store)
 
 @app.agent(team_updates)
 async def score_teams(stream: Any) -> None:
-    async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_within_seconds):
+    async for batch in stream.take_events(records_per_batch(settings.batch_max_events), within=settings.batch_within_seconds):
         await handle_batch(batch)
 
 

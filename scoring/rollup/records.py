@@ -33,5 +33,12 @@ def team_update_batches(held: dict[str, list[dict[str, Any]]]) -> list[Output]:
     ]
 
 
+def records_per_batch(max_updates: int) -> int:
+    """Team-update records a team-agent batch may take so that it holds at most
+    ``max_updates`` updates (at least one record). A rebalance waits for the batch in
+    hand: batches of 2 000 records of 200 updates once held every partition up for 46 s."""
+    return max(1, max_updates // TEAM_UPDATES_PER_RECORD)
+
+
 def stable_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from scoring.rollup.records import TEAM_UPDATES, TEAM_UPDATES_PER_RECORD, team_update_batches
+from scoring.rollup.records import (
+    TEAM_UPDATES,
+    TEAM_UPDATES_PER_RECORD,
+    records_per_batch,
+    team_update_batches,
+)
 
 KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -28,3 +33,10 @@ def test_a_record_of_the_largest_updates_fits_kafkas_default_limit():
     }
     (record,) = team_update_batches({"T" * 128: [longest] * TEAM_UPDATES_PER_RECORD})
     assert len(orjson.dumps(record.value)) < KAFKA_DEFAULT_MAX_MESSAGE_BYTES / 4
+
+
+
+def test_a_team_agent_batch_holds_at_most_the_configured_number_of_updates():
+    assert records_per_batch(2_000) == 10
+    assert records_per_batch(2_000) * TEAM_UPDATES_PER_RECORD <= 2_000
+    assert records_per_batch(50) == 1  # never none
