@@ -176,7 +176,16 @@ class Consumer(faust_aiokafka.Consumer):
             for record in fetched:
                 if self._flow_stops != stops or self.app.consumer_generation_id != generation:
                     return
-                await self.callback(self._to_message(tp, record))
+                try:
+                    await self.callback(self._to_message(tp, record))
+                except asyncio.CancelledError:
+                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise  # this loop is being cancelled
+                    # The put into a full agent queue was cancelled: a rebalance cleared
+                    # the queues (``flow_control.clear()``), the rest of the fetch is stale.
+                    # Faust's loop abandons a waiting callback once the flow stops;
+                    # re-raising would end the fetcher task, which nothing restarts.
+                    return
                 read_offsets[tp] = record.offset
         if not batches or self._flow_stops != stops:
             return

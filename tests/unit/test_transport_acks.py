@@ -1,4 +1,5 @@
-"""Bulk acknowledgement and gap bookkeeping of the batch fetch path (``streams.transport``).
+"""Bulk acknowledgement and gap bookkeeping of the batch fetch path (``streams.transport``),
+and what its fetch loop does when a rebalance cancels a waiting delivery.
 
 Faust commits a partition up to the first offset that is neither acknowledged nor a
 known gap; these check that the bulk versions leave exactly what Faust's per-message
@@ -12,6 +13,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
@@ -84,3 +86,66 @@ def test_gaps_before_and_inside_a_fetch_are_registered_like_faust_does_per_recor
 
 def test_nothing_read_yet_opens_no_gap_before_the_first_record():
     assert gaps(None, [3, 4]) == [] and gaps(0, [3]) == []  # Faust skips read offset 0 too
+
+
+class FetchLoopConsumer(FakeConsumer):
+    """What :meth:`Consumer._deliver` reads, for one non-batch topic; ``callback`` waits
+    in a queue put that a rebalance cancels, as ``flow_control.clear()`` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_handlers: dict[str, Any] = {}
+        self.app.consumer_generation_id = 1
+        self.app.monitor = SimpleNamespace(track_tp_end_offset=lambda tp, offset: None)
+        self._flow_stops = 0
+        self._read_offset = defaultdict(lambda: None)
+        self._buffered_partitions: set[TP] = set()
+        self._commit_every = None
+        self.delivered: list[int] = []
+        self.putter: asyncio.Future[None] | None = None
+
+    def highwater(self, tp: TP) -> int:
+        return 100
+
+    async def _add_gaps(self, tp: TP, read: int | None, fetched: list[Any]) -> None:
+        await Consumer._add_gaps(self, tp, read, fetched)  # type: ignore[arg-type]
+
+    def _to_message(self, tp: TP, record: ConsumerRecord[bytes, bytes]) -> int:
+        return record.offset
+
+    async def callback(self, offset: int) -> None:
+        if offset == 12:  # the agent's queue is full
+            self.putter = asyncio.get_running_loop().create_future()
+            await self.putter
+        self.delivered.append(offset)
+
+
+def test_a_put_cancelled_by_a_rebalance_ends_the_fetch_not_the_fetch_loop():
+    async def scenario() -> FetchLoopConsumer:
+        consumer = FetchLoopConsumer()
+        fetch = {PARTITION: [record(o) for o in (10, 11, 12, 13)]}
+        delivering = asyncio.ensure_future(Consumer._deliver(consumer, fetch, None))  # type: ignore[arg-type]
+        while consumer.putter is None and not delivering.done():
+            await asyncio.sleep(0)
+        consumer._flow_stops += 1  # the rebalance: the flow stops, the queues are cleared
+        consumer.putter.cancel()
+        await delivering  # returns: the loop goes on to the next fetch
+        return consumer
+
+    consumer = asyncio.run(scenario())
+    assert consumer.delivered == [10, 11]
+    assert consumer._read_offset[PARTITION] == 11  # 12 and 13 are read again after the seek
+
+
+def test_cancelling_the_fetch_loop_itself_still_cancels_it():
+    async def scenario() -> None:
+        consumer = FetchLoopConsumer()
+        fetch = {PARTITION: [record(o) for o in (12, 13)]}
+        delivering = asyncio.ensure_future(Consumer._deliver(consumer, fetch, None))  # type: ignore[arg-type]
+        while consumer.putter is None and not delivering.done():
+            await asyncio.sleep(0)
+        delivering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await delivering
+
+    asyncio.run(scenario())
