@@ -66,7 +66,8 @@ BATCH_METRIC = "credence_batch_processing_seconds"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RATIO_GOAL = 0.10
 P99_GOAL_MS = 100.0
-POLL_S = 0.2  # /metrics scrape period while the pipeline runs (a scrape costs the worker ~2-4 ms)
+POLL_S = 0.2  # /metrics scrape period while the rate is not known yet (a scrape costs the worker ~2-4 ms)
+MIN_POLL_S, MAX_POLL_S = 0.05, 1.0  # ... then about a tenth of the expected remaining time, within these
 FIRST_POLL_S = 0.02  # ... and while waiting for its first progress
 
 
@@ -406,24 +407,38 @@ def wait_for_count(
     workers: list[Worker], target: float, deadline_s: float,
     trace: list[tuple[float, float]] | None = None, **labels: str,
 ) -> tuple[float, list[promtext.Sample]]:
-    """Poll every POLL_S until ``EVENTS_METRIC{labels}`` summed over ``workers`` reaches ``target``."""
+    """Poll until ``EVENTS_METRIC{labels}`` summed over ``workers`` reaches ``target``:
+    rarely while far from it (scrapes cost the workers CPU), often near it (the end time
+    is the first scrape at or past it). See :func:`next_poll_s`."""
     watches = [WorkerWatch(w) for w in workers]
     end = time.monotonic() + deadline_s
     last = 0.0
+    seen: list[tuple[float, float]] = []
     while time.monotonic() < end:
         samples = scrape_all(workers)
         if samples is not None:
             at = time.monotonic()
             last = promtext.total(samples, EVENTS_METRIC, **labels)
+            seen.append((at, last))
             if trace is not None:
                 trace.append((at, last))
             if last >= target:
                 return at, samples
         for watch in watches:
             watch.check(last if samples is not None else None)
-        time.sleep(POLL_S)
+        time.sleep(next_poll_s(seen, target))
     tails = "\n".join(w.log_tail() for w in workers)
     raise TimeoutError(f"workers counted {last:.0f} of {target:.0f} in {deadline_s}s:\n{tails}")
+
+
+def next_poll_s(seen: list[tuple[float, float]], target: float) -> float:
+    """About a tenth of the time the count needs to reach ``target`` at its rate since the
+    first scrape, within MIN_POLL_S..MAX_POLL_S; POLL_S until there is a rate."""
+    if len(seen) < 2 or seen[-1][1] <= seen[0][1]:
+        return POLL_S
+    (t0, c0), (t1, c1) = seen[0], seen[-1]
+    remaining_s = (target - c1) / ((c1 - c0) / (t1 - t0))
+    return min(MAX_POLL_S, max(MIN_POLL_S, remaining_s / 10))
 
 
 def crossing(trace: list[tuple[float, float]], level: float) -> float:
@@ -792,7 +807,7 @@ def print_summary(
         print(f"  {label:<40} {fmt_int(c.events):>12} {c.seconds:9.2f} {fmt_int(c.rate):>12}  {ratio * 100:5.1f} %")
     for pipe in pipes:
         print(f"  {pipe.workers} worker(s): from the first /metrics scrape at which every worker has counted events "
-              f"(already {pipe.counted_at_start:.0f}) -> first scrape with sum >= {n}; scraped every {POLL_S * 1000:.0f} ms;")
+              f"(already {pipe.counted_at_start:.0f}) -> first scrape with sum >= {n}; scraped every {MIN_POLL_S * 1000:.0f}-{MAX_POLL_S * 1000:.0f} ms (more often near the end);")
         print(f"    rate = (N - already counted) / interval; 10 %->90 % of events: {fmt_int(pipe.steady_rate)}/s; "
               f"worker start to first progress {pipe.startup_s:.1f}s")
         busy = pipe.batch_seconds / pipe.seconds
