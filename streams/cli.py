@@ -107,6 +107,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     from streams import (  # noqa: F401  (register agents, tables, timers, views, hooks)
         lag,
+        restore_progress,
         signal_processor,
         team_agent,
         warm_up,

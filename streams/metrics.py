@@ -49,6 +49,11 @@ HEATMAPS = Counter(
 RISK_INDEX_SIZE = Gauge(
     "credence_risk_deadlines", "Armed risk deadlines held in this worker's timer index."
 )
+RESTORE_REMAINING = Gauge(
+    "credence_restore_remaining_records",
+    "Changelog records this worker still reads to restore its tables before it "
+    "processes input again (0 when not restoring).",
+)
 CONSUMER_LAG = Gauge(
     "credence_consumer_lag_records",
     "Records between the committed position and the end of the partition.",

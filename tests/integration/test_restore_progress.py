@@ -1,0 +1,68 @@
+"""A restore that cannot finish shows on /metrics (``credence_restore_remaining_records``).
+
+Only on Apache Kafka: it takes a transaction, which the embedded broker rejects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.support.workers import Deployment, Worker
+
+pytestmark = pytest.mark.kafka
+
+REMAINING = "credence_restore_remaining_records"
+
+
+async def commit_a_transaction(bootstrap: str, topic: str, partition: int) -> None:
+    """One tombstone in a committed transaction: its commit marker takes the offset after it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id="credence-test-marker")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(topic, None, key=b"cust-0", partition=partition)
+    finally:
+        await producer.stop()
+
+
+def wait_ready(worker: Worker) -> None:
+    end = time.monotonic() + 60
+    while "Worker ready" not in worker.log_path.read_text(errors="replace"):
+        assert worker.alive, worker.log_tail()
+        assert time.monotonic() < end, worker.log_tail()
+        time.sleep(0.1)
+
+
+def test_a_stuck_restore_shows_its_remaining_records(apache_kafka: str, tmp_path: Path) -> None:
+    d = Deployment(apache_kafka, tmp_path)
+    d.apply_topics()
+    try:
+        first = d.start_worker("w1")  # creates the table's changelog topic
+        wait_ready(first)
+        first.stop()
+        # The marker ends partition 0 of the changelog. Faust's recovery (at least once)
+        # waits until it has read a record at the last offset before the end, which is the
+        # marker's: it never comes, and the worker never processes input again.
+        changelog = f"{d.group_id}-customer-signal-state-changelog"
+        asyncio.run(commit_a_transaction(apache_kafka, changelog, 0))
+
+        second = d.start_worker("w2")  # its own, empty data folder: restores from the changelog
+        end = time.monotonic() + 60
+        value = None
+        while value != 1:
+            assert second.alive, second.log_tail()
+            assert time.monotonic() < end, f"{REMAINING} = {value}\n{second.log_tail()}"
+            with contextlib.suppress(OSError):  # web server not up yet
+                value = second.metric_value(REMAINING)
+            time.sleep(0.2)
+        log = second.log_path.read_text(errors="replace")
+        assert "Restoring state from changelog topics" in log
+        assert "Worker ready" not in log
+    finally:
+        d.stop()
