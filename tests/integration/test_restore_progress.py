@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.support.workers import Deployment, Worker
+from tests.support.workers import Deployment
 
 pytestmark = pytest.mark.kafka
 
@@ -31,20 +31,12 @@ async def commit_a_transaction(bootstrap: str, topic: str, partition: int) -> No
         await producer.stop()
 
 
-def wait_ready(worker: Worker) -> None:
-    end = time.monotonic() + 60
-    while "Worker ready" not in worker.log_path.read_text(errors="replace"):
-        assert worker.alive, worker.log_tail()
-        assert time.monotonic() < end, worker.log_tail()
-        time.sleep(0.1)
-
-
 def test_a_stuck_restore_shows_its_remaining_records(apache_kafka: str, tmp_path: Path) -> None:
     d = Deployment(apache_kafka, tmp_path)
     d.apply_topics()
     try:
         first = d.start_worker("w1")  # creates the table's changelog topic
-        wait_ready(first)
+        first.wait_ready()
         first.stop()
         # The marker ends partition 0 of the changelog. Faust's recovery (at least once)
         # waits until it has read a record at the last offset before the end, which is the

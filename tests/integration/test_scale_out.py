@@ -159,7 +159,7 @@ def poll(what: str, check: Callable[[], Any], deadline_s: float, workers: list[W
         if answer:
             return answer
         if time.monotonic() > end:
-            logs = "\n".join(f"--- {w.name} ---\n{w.log_tail()}" for w in workers)
+            logs = "\n".join(f"--- {w.name} ---\n{w.log_tail(150)}" for w in workers)
             # where each stuck worker waits (an intermittent recovery stall, see README)
             stacks = "\n".join(f"--- {w.name}: stacks ---\n{w.stacks()}" for w in workers)
             raise TimeoutError(f"{what}: not after {deadline_s}s {explain()}\n{logs}\n{stacks}")

@@ -281,6 +281,14 @@ class Worker:
             time.sleep(0.1)
         raise TimeoutError(f"{name}{labels} < {at_least} after {deadline_s}s:\n{self.log_tail()}")
 
+    def wait_ready(self, deadline_s: float = 60.0) -> None:
+        """Poll the log until Faust says the worker is ready (its first restore is done)."""
+        end = time.monotonic() + deadline_s
+        while "Worker ready" not in self.log_path.read_text(errors="replace"):
+            assert self.alive, self.log_tail()
+            assert time.monotonic() < end, f"not ready after {deadline_s}s:\n{self.log_tail()}"
+            time.sleep(0.1)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

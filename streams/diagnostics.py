@@ -1,0 +1,110 @@
+"""What the worker's consumer is doing, added to the dump a worker writes on SIGUSR1.
+
+mode's dump (``kill -USR1 <pid>``: every thread's stack and the main event loop's
+tasks) misses the consumer thread's event loop, where aiokafka fetches, resets
+positions and refreshes committed offsets. For a worker that looks stuck — a restore
+that never ends (``credence_restore_remaining_records``), partitions without progress
+— this adds, to the same output: the flow and rebalance flags, Faust's partition sets,
+the restore's offsets against the changelogs' ends, aiokafka's state per assigned
+partition, and the consumer thread's tasks with their stacks.
+
+It reads private attributes of faust-streaming 0.15.3 and aiokafka 0.14; each section
+is written on its own, and one these versions no longer have reads "unavailable".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import faust
+
+from streams.app import app
+
+_cry: Callable[[Any], Any] = faust.Worker._cry
+
+
+async def _cry_with_consumer(worker: Any) -> None:
+    await _cry(worker)
+    print(consumer_report(), file=worker.stderr, flush=True)
+
+
+def consumer_report() -> str:
+    lines = ["CONSUMER"]
+    for title, section in (
+        ("flow", _flow),
+        ("faust partitions", _faust_partitions),
+        ("restore", _restore),
+        ("aiokafka partitions", _aiokafka_partitions),
+        ("consumer thread tasks", _thread_tasks),
+    ):
+        lines.append(f"-- {title}")
+        try:
+            lines += section()
+        except Exception as exc:  # a diagnostic must not fail the dump
+            lines.append(f"   unavailable: {exc!r}")
+    return "\n".join(lines)
+
+
+def _names(tps: Iterable[Any]) -> str:
+    return ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in tps)) or "-"
+
+
+def _flow() -> list[str]:
+    consumer: Any = app.consumer
+    return [
+        f"   flow_active={consumer.flow_active} rebalancing={app.rebalancing} "
+        f"in_recovery={app.in_recovery} generation={app.consumer_generation_id} "
+        f"fetcher started={app._fetcher._started.is_set()} stopped={app._fetcher._stopped.is_set()} "
+        f"crashed={app._fetcher._crashed.is_set()}"
+    ]
+
+
+def _faust_partitions() -> list[str]:
+    consumer: Any = app.consumer
+    return [
+        f"   active: {_names(consumer._active_partitions or ())}",
+        f"   paused: {_names(consumer._paused_partitions)}",
+        f"   buffered: {_names(consumer._buffered_partitions)}",
+    ]
+
+
+def _restore() -> list[str]:
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    lines = [f"   changelog queue: {app.tables.changelog_queue.qsize()} events"]  # type: ignore[attr-defined]
+    for tp, highwater in sorted(recovery.active_highwaters.items(), key=lambda kv: str(kv[0])):
+        received = recovery._active_events_received_at.get(tp)
+        lines.append(f"   {tp.topic}/{tp.partition}: read up to {recovery.active_offsets.get(tp)} "
+                     f"of {highwater}, last event at {received}")
+    return lines
+
+
+def _aiokafka_partitions() -> list[str]:
+    client: Any = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+    fetcher = client._fetcher
+    assignment = client._subscription.subscription.assignment
+    lines = [
+        f"   fetch nodes in flight: {sorted(fetcher._in_flight)}; buffered fetches: {_names(fetcher._records)}; "
+        f"commit refresh task: {client._coordinator._commit_refresh_task!r}"
+    ]
+    for tp in sorted(assignment.tps, key=str):
+        state = assignment.state_value(tp)
+        lines.append(
+            f"   {tp.topic}/{tp.partition}: position={state._position} highwater={state.highwater} "
+            f"paused={state.paused} awaiting_reset={state.awaiting_reset} "
+            f"waiting_for_committed={len(state._committed_futs)}"
+        )
+    return lines
+
+
+def _thread_tasks() -> list[str]:
+    loop = app.consumer._thread.thread_loop  # type: ignore[attr-defined]
+    lines: list[str] = []
+    for task in list(asyncio.all_tasks(loop)):
+        frames = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(task.get_stack()))
+        lines.append(f"   {task.get_name()}: {frames or task.get_coro()!r}")
+    return lines
+
+
+faust.Worker._cry = _cry_with_consumer  # type: ignore[method-assign, assignment]
