@@ -109,6 +109,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         diagnostics,
         lag,
         restore_progress,
+        restore_watchdog,
         signal_processor,
         team_agent,
         warm_up,

@@ -64,6 +64,9 @@ class Settings:
     #: customer state is written (RocksDB and changelog) and input offsets acknowledged at
     #: most this long after the events that changed it (seconds); deltas go out at once
     state_flush_seconds: float = 0.5
+    #: a table restore whose remaining changelog records have not moved for this long makes
+    #: the worker rejoin its consumer group (streams.restore_watchdog; seconds)
+    restore_stall_seconds: float = 30.0
     #: decoded customer states kept in memory between fetches (least recently used go)
     state_cache_customers: int = 50_000
     #: idempotent producer; off on the embedded broker, which rejects it
@@ -159,7 +162,8 @@ def _validate(s: Settings) -> None:
             )
     if s.session_timeout_seconds < 6:  # Kafka's default group.min.session.timeout.ms
         raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 6 seconds")
-    for positive in ("state_flush_seconds", "state_cache_customers", "batch_max_events", "batch_within_seconds"):
+    for positive in ("state_flush_seconds", "state_cache_customers", "batch_max_events", "batch_within_seconds",
+                     "restore_stall_seconds"):
         if not getattr(s, positive) > 0:
             raise SettingsError(f"{env_name(positive)}={getattr(s, positive)}: must be greater than 0")
     if not 0 < s.web_port < 65536:

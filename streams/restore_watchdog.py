@@ -1,0 +1,61 @@
+"""Rejoin the consumer group when a table restore stops making progress.
+
+test_scale_out saw it twice in about 220 runs, cause not found (README, "Scaling
+out"): after a take-over, Faust's restore received no changelog record at all and the
+worker stood still for good, holding its partitions. A rebalance rebuilds every stage
+between the broker and the restore — aiokafka's assignment, fetch positions and
+committed-offset refresh; Faust's flow, partition sets and recovery — so when the
+records a restore still needs (``credence_restore_remaining_records``) have not moved
+for ``CREDENCE_RESTORE_STALL_SECONDS``, the worker logs its consumer report
+(``streams.diagnostics``) and asks to rejoin its group; at most :data:`MAX_REJOINS`
+times while the restore stays stuck, so that a restore no rebalance can help (the
+alert ``CredenceRestoreStuck`` then fires) does not rebalance the group for ever.
+
+A Faust sensor, because sensors start with the app; timers start only after a worker's
+first restore has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from faust import Sensor
+from mode import Service
+
+from streams.app import app, settings
+from streams.diagnostics import consumer_report
+from streams.restore_progress import remaining_records
+from streams.stall import StallDetector
+
+#: rejoins for one stuck restore; the count starts again once a restore progresses or ends
+MAX_REJOINS = 3
+#: how often progress is checked (seconds)
+CHECK_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class RestoreWatchdog(Sensor):
+    def __init__(self, stall_seconds: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.detector = StallDetector(stall_seconds, MAX_REJOINS)
+
+    @Service.timer(CHECK_SECONDS)
+    async def _watch(self) -> None:
+        remaining = remaining_records()
+        if not self.detector.should_rejoin(remaining, time.monotonic()):
+            return
+        log.warning(
+            "restore made no progress for %.0f s with %d changelog records left: rejoining the "
+            "consumer group (%d of at most %d)\n%s",
+            self.detector.stall_seconds, remaining, self.detector.rejoins, MAX_REJOINS, consumer_report(),
+        )
+        client: Any = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+        app.consumer._thread.thread_loop.call_soon_threadsafe(  # type: ignore[attr-defined]
+            client._coordinator.request_rejoin
+        )
+
+
+app.sensors.add(RestoreWatchdog(settings.restore_stall_seconds))
