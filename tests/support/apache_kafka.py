@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from streams.processes import free_port, stop_process
+from streams.processes import die_with_parent, free_port, stop_process
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -461,6 +461,7 @@ class ApacheKafka:
                 # Own process group: a Ctrl-C in the terminal reaches Python,
                 # which then stops the broker in order.
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # a killed test run leaves no broker behind
             )
         assert self.workdir is not None and self._finalizer is not None
         self._finalizer.detach()
