@@ -40,11 +40,22 @@ def consumer_report() -> str:
         ("consumer thread tasks", _thread_tasks),
     ):
         lines.append(f"-- {title}")
-        try:
-            lines += section()
-        except Exception as exc:  # a diagnostic must not fail the dump
-            lines.append(f"   unavailable: {exc!r}")
+        lines += _read(section)
     return "\n".join(lines)
+
+
+def _read(section: Callable[[], list[str]], attempts: int = 3) -> list[str]:
+    """A section's lines. The consumer thread may change a set or dict while this thread
+    reads it (RuntimeError): such a section is read again. A diagnostic never fails the dump."""
+    error: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return section()
+        except RuntimeError as exc:
+            error = exc
+        except Exception as exc:
+            return [f"   unavailable: {exc!r}"]
+    return [f"   unavailable: {error!r}"]
 
 
 def _names(tps: Iterable[Any]) -> str:
