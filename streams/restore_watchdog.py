@@ -1,6 +1,6 @@
 """Rejoin the consumer group when a table restore stops making progress.
 
-test_scale_out saw it twice in about 220 runs, cause not found (README, "Scaling
+test_scale_out saw it twice in about 300 runs, cause not found (README, "Scaling
 out"): after a take-over, Faust's restore received no changelog record at all and the
 worker stood still for good, holding its partitions. A rebalance rebuilds every stage
 between the broker and the restore — aiokafka's assignment, fetch positions and
