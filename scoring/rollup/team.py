@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from scoring.rollup.active import ActiveCustomers
 from scoring.rollup.config import RollupConfig
 from scoring.timeutil import format_ts, parse_ts
 
@@ -71,6 +72,10 @@ class TeamState:
     forgot_at: int = 0
     dirty: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
     removed: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
+    #: customers active at the clock, kept up to date once first needed (scoring at the clock)
+    _active: ActiveCustomers | None = field(default=None, compare=False, repr=False)
+    #: customers per region, kept up to date once first needed
+    _regions: Counter[str] | None = field(default=None, compare=False, repr=False)
 
     # -- accumulate --------------------------------------------------------------
 
@@ -84,12 +89,13 @@ class TeamState:
                 previous = held[4] if held is not None else None
                 if held is not None and held[1] is not None and held[1] != activity:
                     previous = held[1]
-                self.customers[update["customer_id"]] = [
-                    update["net_points"], activity, as_of, update.get("region"), previous,
-                ]
+                self._set_customer(
+                    update["customer_id"], [update["net_points"], activity, as_of, update.get("region"), previous]
+                )
                 self._touch("c", update["customer_id"])
         elif kind == "customer_left":
-            if self.customers.pop(update["customer_id"], None) is not None:
+            if update["customer_id"] in self.customers:
+                self._set_customer(update["customer_id"], None)
                 self._drop("c", update["customer_id"])
         elif kind == "delta":
             if update["delta_id"] not in self.trace:
@@ -135,6 +141,22 @@ class TeamState:
             self.clock = now
             self._touch("h", "")
 
+    def _set_customer(self, customer_id: str, row: list[Any] | None) -> None:
+        """Store a customer's row (``None``: drop it), keeping the running aggregates."""
+        old = self.customers.pop(customer_id, None)
+        if row is not None:
+            self.customers[customer_id] = row
+        if self._regions is not None:
+            if old is not None and old[3]:
+                self._regions[str(old[3])] -= 1
+            if row is not None and row[3]:
+                self._regions[str(row[3])] += 1
+        if self._active is not None:
+            if row is None:
+                self._active.remove(customer_id)
+            else:
+                self._active.set(customer_id, row[1], row[0])
+
     def _touch(self, kind: str, key: str) -> None:
         self.dirty.add((kind, key))
         self.removed.discard((kind, key))
@@ -161,6 +183,13 @@ class TeamState:
         return on_time / len(due) * 100
 
     def _signal_strength(self, now: int, cfg: RollupConfig) -> float | None:
+        if now == self.clock:  # every score but a heat map's snapshot of a past moment
+            if self._active is None:
+                self._active = ActiveCustomers.count(
+                    ((c, v[1], v[0]) for c, v in self.customers.items()), now,
+                    cfg.activity_window_ms, cfg.strength_full_points,
+                )
+            return self._active.strength(now)
         start = now - cfg.activity_window_ms
         active = [
             c for c in self.customers.values()
@@ -168,7 +197,8 @@ class TeamState:
         ]
         if not active:
             return None
-        return sum(clamp(c[0] / cfg.strength_full_points * 100, 0, 100) for c in active) / len(active)
+        full = cfg.strength_full_points
+        return float(sum(min(max(c[0], 0), full) for c in active)) / len(active) / full * 100  # as ActiveCustomers
 
     def _fulfilment(self, cfg: RollupConfig) -> float | None:
         latest = sorted(self.periods, key=_period_order)[-cfg.fulfilment_periods:]
@@ -182,7 +212,9 @@ class TeamState:
 
     def region(self) -> str | None:
         """The region most of the team's customers are in (ties: alphabetical)."""
-        counts: Counter[str] = Counter(str(c[3]) for c in self.customers.values() if c[3])
+        if self._regions is None:
+            self._regions = Counter(str(c[3]) for c in self.customers.values() if c[3])
+        counts = +self._regions  # without regions whose customers all left
         if not counts:
             return None
         return min(counts, key=lambda r: (-counts[r], r))
