@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from scoring.rollup.active import ActiveCustomers
 from scoring.rollup.config import RollupConfig
+from scoring.rollup.window import TrailingWindow
 from scoring.timeutil import format_ts, parse_ts
 
 COMPONENTS = ("action_completion", "signal_strength", "fulfilment")
@@ -72,8 +72,10 @@ class TeamState:
     forgot_at: int = 0
     dirty: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
     removed: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
-    #: customers active at the clock, kept up to date once first needed (scoring at the clock)
-    _active: ActiveCustomers | None = field(default=None, compare=False, repr=False)
+    #: running aggregates for scoring at the clock, built when first needed: customers by
+    #: last activity (value: clamped net points), actions by due time (value: 1 if on time)
+    _active: TrailingWindow | None = field(default=None, compare=False, repr=False)
+    _due: TrailingWindow | None = field(default=None, compare=False, repr=False)
     #: customers per region, kept up to date once first needed
     _regions: Counter[str] | None = field(default=None, compare=False, repr=False)
 
@@ -90,12 +92,13 @@ class TeamState:
                 if held is not None and held[1] is not None and held[1] != activity:
                     previous = held[1]
                 self._set_customer(
-                    update["customer_id"], [update["net_points"], activity, as_of, update.get("region"), previous]
+                    update["customer_id"], [update["net_points"], activity, as_of, update.get("region"), previous],
+                    cfg,
                 )
                 self._touch("c", update["customer_id"])
         elif kind == "customer_left":
             if update["customer_id"] in self.customers:
-                self._set_customer(update["customer_id"], None)
+                self._set_customer(update["customer_id"], None, cfg)
                 self._drop("c", update["customer_id"])
         elif kind == "delta":
             if update["delta_id"] not in self.trace:
@@ -108,6 +111,8 @@ class TeamState:
             if held is None or update["ts"] >= held[0]:
                 self.actions[key] = [update["ts"], update["due_ts"], update.get("done_ts")]
                 self._touch("a", key)
+                if self._due is not None:
+                    self._due.set(key, update["due_ts"], _on_time(self.actions[key]))
         elif kind == "outcome":
             held = self.periods.get(update["period"])
             if held is None or update["ts"] >= held[0]:
@@ -130,7 +135,7 @@ class TeamState:
             self._drop("t", delta_id)
         action_from = now - cfg.action_window_ms
         for key in [k for k, a in self.actions.items() if a[1] <= action_from]:
-            del self.actions[key]
+            del self.actions[key]  # out of the window: self._due has dropped it too
             self._drop("a", key)
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
             del self.periods[period]
@@ -141,7 +146,7 @@ class TeamState:
             self.clock = now
             self._touch("h", "")
 
-    def _set_customer(self, customer_id: str, row: list[Any] | None) -> None:
+    def _set_customer(self, customer_id: str, row: list[Any] | None, cfg: RollupConfig) -> None:
         """Store a customer's row (``None``: drop it), keeping the running aggregates."""
         old = self.customers.pop(customer_id, None)
         if row is not None:
@@ -155,7 +160,7 @@ class TeamState:
             if row is None:
                 self._active.remove(customer_id)
             else:
-                self._active.set(customer_id, row[1], row[0])
+                self._active.set(customer_id, row[1], _clamped_net(row, cfg))
 
     def _touch(self, kind: str, key: str) -> None:
         self.dirty.add((kind, key))
@@ -175,21 +180,29 @@ class TeamState:
         }
 
     def _action_completion(self, now: int, cfg: RollupConfig) -> float | None:
+        if now == self.clock:  # every score but a heat map's snapshot of a past moment
+            if self._due is None:
+                self._due = TrailingWindow(cfg.action_window_ms, now)
+                for key, action in self.actions.items():
+                    self._due.set(key, action[1], _on_time(action))
+            self._due.advance(now)
+            return self._due.total / len(self._due) * 100 if len(self._due) else None
         start = now - cfg.action_window_ms
         due = [a for a in self.actions.values() if start < a[1] <= now]
         if not due:
             return None
-        on_time = sum(1 for _, due_ts, done_ts in due if done_ts is not None and done_ts <= due_ts)
+        on_time = sum(_on_time(a) for a in due)
         return on_time / len(due) * 100
 
     def _signal_strength(self, now: int, cfg: RollupConfig) -> float | None:
+        full = cfg.strength_full_points
         if now == self.clock:  # every score but a heat map's snapshot of a past moment
             if self._active is None:
-                self._active = ActiveCustomers.count(
-                    ((c, v[1], v[0]) for c, v in self.customers.items()), now,
-                    cfg.activity_window_ms, cfg.strength_full_points,
-                )
-            return self._active.strength(now)
+                self._active = TrailingWindow(cfg.activity_window_ms, now)
+                for customer_id, row in self.customers.items():
+                    self._active.set(customer_id, row[1], _clamped_net(row, cfg))
+            self._active.advance(now)
+            return self._active.total / len(self._active) / full * 100 if len(self._active) else None
         start = now - cfg.activity_window_ms
         active = [
             c for c in self.customers.values()
@@ -197,8 +210,7 @@ class TeamState:
         ]
         if not active:
             return None
-        full = cfg.strength_full_points
-        return float(sum(min(max(c[0], 0), full) for c in active)) / len(active) / full * 100  # as ActiveCustomers
+        return sum(_clamped_net(c, cfg) for c in active) / len(active) / full * 100
 
     def _fulfilment(self, cfg: RollupConfig) -> float | None:
         latest = sorted(self.periods, key=_period_order)[-cfg.fulfilment_periods:]
@@ -300,6 +312,18 @@ class TeamState:
 def _period_order(period: str) -> list[Any]:
     """Natural order: ``2026-9`` before ``2026-12``, ``2026-Q2`` before ``2026-Q10``."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", period)]
+
+
+def _clamped_net(customer: list[Any], cfg: RollupConfig) -> float:
+    """A customer's net points (``[net_points, ...]``) within 0..full: summed over the
+    active customers, then divided by their count and by full, its signal strength."""
+    return float(min(max(customer[0], 0), cfg.strength_full_points))
+
+
+def _on_time(action: list[Any]) -> int:
+    """1 if the action (``[ts, due_ts, done_ts]``) was done by its due time, else 0."""
+    _, due_ts, done_ts = action
+    return 1 if done_ts is not None and done_ts <= due_ts else 0
 
 
 def _activity_at(customer: list[Any], now: int) -> int | None:
