@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from time import monotonic
 from typing import Any, ClassVar, Protocol, TypeAlias
 
@@ -117,6 +117,9 @@ class Consumer(faust_aiokafka.Consumer):
         offset were dropped as already read (partitions stopped making progress).
         Records that come back from a fetch are current: aiokafka discards what it
         fetched before a seek.
+
+        Dropped changelog records are given back (:meth:`_give_back`): nothing else
+        seeks a changelog partition while its restore runs.
         """
         should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set  # type: ignore[attr-defined]
@@ -130,6 +133,7 @@ class Consumer(faust_aiokafka.Consumer):
                 if records is None or self.should_stop:
                     continue
                 if not self.flow_active:
+                    await self._give_back(records.items())
                     try:
                         await self.perform_seek()  # as Faust's getmany: back to committed offsets
                     except Exception as exc:
@@ -153,10 +157,12 @@ class Consumer(faust_aiokafka.Consumer):
         read_offsets = self._read_offset
         monitor = self.app.monitor
         batches: dict[BatchHandler, dict[TP, list[Record]]] = {}
-        for tp, fetched in records.items():
+        fetch = list(records.items())
+        for i, (tp, fetched) in enumerate(fetch):
             if self._flow_stops != stops or self.app.consumer_generation_id != generation:
-                return  # stale: see _drain_messages
+                return await self._give_back(fetch[i:])  # stale: see _drain_messages
             if active is not None and tp not in active and tp not in self._buffered_partitions:
+                await self._give_back([(tp, fetched)])  # paused since the fetch began
                 continue
             monitor.track_tp_end_offset(tp, self.highwater(tp))
             read = read_offsets[tp]
@@ -173,9 +179,9 @@ class Consumer(faust_aiokafka.Consumer):
             if handler is not None:
                 batches.setdefault(handler, {})[tp] = fetched
                 continue
-            for record in fetched:
+            for j, record in enumerate(fetched):
                 if self._flow_stops != stops or self.app.consumer_generation_id != generation:
-                    return
+                    return await self._give_back([(tp, fetched[j:]), *fetch[i + 1:]])
                 try:
                     await self.callback(self._to_message(tp, record))
                 except asyncio.CancelledError:
@@ -185,7 +191,7 @@ class Consumer(faust_aiokafka.Consumer):
                     # the queues (``flow_control.clear()``), the rest of the fetch is stale.
                     # Faust's loop abandons a waiting callback once the flow stops;
                     # re-raising would end the fetcher task, which nothing restarts.
-                    return
+                    return await self._give_back([(tp, fetched[j:]), *fetch[i + 1:]])
                 read_offsets[tp] = record.offset
         if not batches or self._flow_stops != stops:
             return
@@ -197,6 +203,25 @@ class Consumer(faust_aiokafka.Consumer):
         for handler, by_tp in batches.items():
             # a batch is processed whole even if the fetcher is cancelled
             await asyncio.shield(handler.deliver(by_tp))
+
+    async def _give_back(self, undelivered: Iterable[tuple[TP, Sequence[Record]]]) -> None:
+        """Seek changelog partitions back to the first fetched record the loop drops.
+
+        aiokafka's position moves past what a fetch returns. Stream partitions are seeked
+        to their committed offsets after every rebalance and restore, but nothing seeks a
+        changelog partition while its restore runs: a dropped record was never read
+        again, and the restore waited for it forever. That is the stall test_scale_out
+        hit about once in a hundred take-overs: a fetch began before the revocation and
+        returned the newly assigned changelogs' records, from where the restore had just
+        seeked them, while the flow was still stopped (aiokafka's position at the end,
+        Faust's restore at the start; faust-streaming 0.15.3's own loop drops them too).
+        """
+        for tp, fetched in undelivered:
+            if fetched and self._is_changelog_tp(tp):
+                try:
+                    await self.seek_wait({tp: fetched[0].offset})
+                except Exception as exc:  # no longer assigned: its next restore seeks it
+                    self.log.info(f"changelog {tp} not given back: {exc!r}")
 
     async def _add_gaps(self, tp: TP, read: int | None, fetched: Sequence[Record]) -> None:
         """Offsets skipped since the last read record (compacted or transactional topics)

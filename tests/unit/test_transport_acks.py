@@ -89,8 +89,9 @@ def test_nothing_read_yet_opens_no_gap_before_the_first_record():
 
 
 class FetchLoopConsumer(FakeConsumer):
-    """What :meth:`Consumer._deliver` reads, for one non-batch topic; ``callback`` waits
-    in a queue put that a rebalance cancels, as ``flow_control.clear()`` does."""
+    """What the fetch loop reads, for one non-batch topic (``changelog``: a table's
+    changelog, restored through Faust's callback); ``callback`` waits in a queue put that
+    a rebalance cancels, as ``flow_control.clear()`` does."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,6 +104,17 @@ class FetchLoopConsumer(FakeConsumer):
         self._commit_every = None
         self.delivered: list[int] = []
         self.putter: asyncio.Future[None] | None = None
+        self.changelog = True
+        self.seeks: list[tuple[TP, int]] = []
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return self.changelog
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks += partitions.items()
+
+    async def _give_back(self, undelivered: Any) -> None:
+        await Consumer._give_back(self, undelivered)  # type: ignore[arg-type]
 
     def highwater(self, tp: TP) -> int:
         return 100
@@ -134,7 +146,72 @@ def test_a_put_cancelled_by_a_rebalance_ends_the_fetch_not_the_fetch_loop():
 
     consumer = asyncio.run(scenario())
     assert consumer.delivered == [10, 11]
-    assert consumer._read_offset[PARTITION] == 11  # 12 and 13 are read again after the seek
+    assert consumer._read_offset[PARTITION] == 11
+    assert consumer.seeks == [(PARTITION, 12)]  # a changelog is fetched again from 12
+
+
+def deliver(consumer: FetchLoopConsumer, fetch: dict[TP, list[Any]], active: set[TP] | None) -> None:
+    asyncio.run(Consumer._deliver(consumer, fetch, active))  # type: ignore[arg-type]
+
+
+def test_a_changelog_paused_since_the_fetch_began_is_given_back_not_dropped():
+    consumer = FetchLoopConsumer()
+    deliver(consumer, {PARTITION: [record(o) for o in (3, 4)], TP("t", 1): [record(7)]}, {TP("t", 1)})
+    assert consumer.delivered == [7]
+    assert consumer.seeks == [(PARTITION, 3)]
+
+
+def test_a_fetch_gone_stale_gives_back_every_changelog_it_did_not_deliver():
+    consumer = FetchLoopConsumer()
+    consumer.app.consumer_generation_id = 2  # a rebalance after _deliver began is seen at once
+    original = consumer.callback
+
+    async def rebalance_after_first(offset: int) -> None:
+        await original(offset)
+        consumer.app.consumer_generation_id = 3
+
+    consumer.callback = rebalance_after_first  # type: ignore[method-assign]
+    deliver(consumer, {PARTITION: [record(o) for o in (3, 4)], TP("t", 1): [record(7)]}, None)
+    assert consumer.delivered == [3]
+    assert consumer.seeks == [(PARTITION, 4), (TP("t", 1), 7)]
+
+
+def test_stream_partitions_are_not_given_back():
+    consumer = FetchLoopConsumer()
+    consumer.changelog = False  # seeked to their committed offsets after every rebalance
+    deliver(consumer, {PARTITION: [record(3)]}, set())
+    assert consumer.delivered == [] and consumer.seeks == []
+
+
+def test_records_a_fetch_returns_while_the_flow_is_stopped_are_given_back():
+    """The stall: the fetch returns the changelogs a restore has just seeked, the flow
+    still stopped; aiokafka's position is then past them."""
+
+    async def scenario() -> FetchLoopConsumer:
+        consumer = FetchLoopConsumer()
+        stopped = asyncio.Event()
+        consumer._stopped = stopped
+        consumer.should_stop = False
+        consumer.flow_active = False
+        consumer.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+        consumer.transport = SimpleNamespace(app=SimpleNamespace(should_stop=False))
+        consumer.consumer_stopped_errors = ()
+
+        async def wait_next_records(timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
+            return {PARTITION: [record(o) for o in (0, 1, 2)]}, set()
+
+        async def perform_seek() -> None:
+            stopped.set()  # one round is enough
+
+        consumer._wait_next_records = wait_next_records
+        consumer.perform_seek = perform_seek
+        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        await Consumer._drain_messages(consumer, fetcher)  # type: ignore[arg-type]
+        return consumer
+
+    consumer = asyncio.run(scenario())
+    assert consumer.delivered == []
+    assert consumer.seeks == [(PARTITION, 0)]
 
 
 def test_cancelling_the_fetch_loop_itself_still_cancels_it():
