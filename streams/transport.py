@@ -25,7 +25,7 @@ import asyncio
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from time import monotonic
-from typing import Any, ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias, cast
 
 import aiokafka
 from aiokafka.structs import ConsumerRecord
@@ -47,6 +47,23 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start() to build the fetcher
         return consumer
+
+    async def rewind(self, fetched: Mapping[TP, tuple[int, int]]) -> list[TP]:
+        """In the consumer thread: seek each partition back to the first of the records
+        ``first..last`` a fetch returned, if its position is still past them (nothing
+        has seeked it since: a restore's seek goes to a record not yet applied, at or
+        before ``first``, and wins). Returns the partitions rewound."""
+        consumer = self._ensure_consumer()
+        assignment = consumer._subscription.subscription.assignment
+        rewound = []
+        for tp, (first, last) in fetched.items():
+            if assignment is None or tp not in assignment.tps:
+                continue  # no longer ours: its next owner's restore seeks it
+            state = assignment.state_value(tp)
+            if state.has_valid_position and state.position > last:
+                consumer.seek(tp, first)
+                rewound.append(tp)
+        return rewound
 
 
 #: a fetched record as aiokafka returns it (``topic``, ``partition``, ``offset``, ``key``,
@@ -215,13 +232,19 @@ class Consumer(faust_aiokafka.Consumer):
         returned the newly assigned changelogs' records, from where the restore had just
         seeked them, while the flow was still stopped (aiokafka's position at the end,
         Faust's restore at the start; faust-streaming 0.15.3's own loop drops them too).
+        A restore that seeks a partition after the fetch wins (see ``ConsumerThread.rewind``).
         """
-        for tp, fetched in undelivered:
-            if fetched and self._is_changelog_tp(tp):
-                try:
-                    await self.seek_wait({tp: fetched[0].offset})
-                except Exception as exc:  # no longer assigned: its next restore seeks it
-                    self.log.info(f"changelog {tp} not given back: {exc!r}")
+        fetched = {
+            tp: (records[0].offset, records[-1].offset)
+            for tp, records in undelivered
+            if records and self._is_changelog_tp(tp)
+        }
+        if not fetched:
+            return
+        thread = cast(ConsumerThread, self._thread)
+        for tp in await thread.call_thread(thread.rewind, fetched):
+            first = fetched[tp][0]
+            self._read_offset[tp] = first if first > 0 else None  # as Faust's seek_wait
 
     async def _add_gaps(self, tp: TP, read: int | None, fetched: Sequence[Record]) -> None:
         """Offsets skipped since the last read record (compacted or transactional topics)

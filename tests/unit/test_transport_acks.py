@@ -17,7 +17,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.transport import Consumer
+from streams.transport import Consumer, ConsumerThread
 
 PARTITION = TP("t", 0)
 
@@ -106,12 +106,18 @@ class FetchLoopConsumer(FakeConsumer):
         self.putter: asyncio.Future[None] | None = None
         self.changelog = True
         self.seeks: list[tuple[TP, int]] = []
+        self._thread = SimpleNamespace(call_thread=self._call_thread, rewind=self._rewind)
 
     def _is_changelog_tp(self, tp: TP) -> bool:
         return self.changelog
 
-    async def seek_wait(self, partitions: dict[TP, int]) -> None:
-        self.seeks += partitions.items()
+    async def _call_thread(self, fun: Any, *args: Any) -> Any:
+        return await fun(*args)
+
+    async def _rewind(self, fetched: dict[TP, tuple[int, int]]) -> list[TP]:
+        """As if nothing had seeked them since: every one is rewound."""
+        self.seeks += [(tp, first) for tp, (first, _) in fetched.items()]
+        return list(fetched)
 
     async def _give_back(self, undelivered: Any) -> None:
         await Consumer._give_back(self, undelivered)  # type: ignore[arg-type]
@@ -146,8 +152,8 @@ def test_a_put_cancelled_by_a_rebalance_ends_the_fetch_not_the_fetch_loop():
 
     consumer = asyncio.run(scenario())
     assert consumer.delivered == [10, 11]
-    assert consumer._read_offset[PARTITION] == 11
     assert consumer.seeks == [(PARTITION, 12)]  # a changelog is fetched again from 12
+    assert consumer._read_offset[PARTITION] == 12  # and 12 is not skipped as already read
 
 
 def deliver(consumer: FetchLoopConsumer, fetch: dict[TP, list[Any]], active: set[TP] | None) -> None:
@@ -226,3 +232,38 @@ def test_cancelling_the_fetch_loop_itself_still_cancels_it():
             await delivering
 
     asyncio.run(scenario())
+
+
+class FakeAiokafka(SimpleNamespace):
+    """An aiokafka consumer's assignment as ``ConsumerThread.rewind`` reads it."""
+
+    def __init__(self, positions: dict[TP, int | None]) -> None:
+        states = {tp: SimpleNamespace(position=pos, has_valid_position=pos is not None)
+                  for tp, pos in positions.items()}
+        assignment = SimpleNamespace(tps=set(positions), state_value=states.__getitem__)
+        super().__init__(_subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)),
+                         seeks=[])
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def rewind(positions: dict[TP, int | None], fetched: dict[TP, tuple[int, int]]) -> tuple[list[TP], list[Any]]:
+    client = FakeAiokafka(positions)
+    thread = SimpleNamespace(_ensure_consumer=lambda: client)
+    rewound = asyncio.run(ConsumerThread.rewind(thread, fetched))  # type: ignore[arg-type]
+    return rewound, client.seeks
+
+
+def test_rewind_undoes_what_the_fetch_consumed():
+    assert rewind({PARTITION: 78}, {PARTITION: (0, 77)}) == ([PARTITION], [(PARTITION, 0)])
+
+
+def test_rewind_leaves_a_partition_seeked_since_the_fetch():
+    # a restore seeked it to the last record it applied, at or before the fetch's first
+    assert rewind({PARTITION: 5}, {PARTITION: (6, 77)}) == ([], [])
+
+
+def test_rewind_leaves_partitions_no_longer_assigned_or_without_a_position():
+    other = TP("t", 9)
+    assert rewind({other: None}, {PARTITION: (0, 7), other: (0, 7)}) == ([], [])
