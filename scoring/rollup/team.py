@@ -24,10 +24,6 @@ def band(score: float, cfg: RollupConfig) -> str:
     return "green"
 
 
-def clamp(value: float, low: float, high: float) -> float:
-    return max(low, min(high, value))
-
-
 def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float | None:
     """Weighted mean of the components that have data, weights rescaled; ``None`` if none."""
     weights = {
