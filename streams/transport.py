@@ -174,10 +174,14 @@ class Consumer(faust_aiokafka.Consumer):
         read_offsets = self._read_offset
         monitor = self.app.monitor
         batches: dict[BatchHandler, dict[TP, list[Record]]] = {}
+
+        def stale() -> bool:  # see _drain_messages
+            return self._flow_stops != stops or self.app.consumer_generation_id != generation
+
         fetch = list(records.items())
         for i, (tp, fetched) in enumerate(fetch):
-            if self._flow_stops != stops or self.app.consumer_generation_id != generation:
-                return await self._give_back(fetch[i:])  # stale: see _drain_messages
+            if stale():
+                return await self._give_back(fetch[i:])
             if active is not None and tp not in active and tp not in self._buffered_partitions:
                 await self._give_back([(tp, fetched)])  # paused since the fetch began
                 continue
@@ -197,17 +201,7 @@ class Consumer(faust_aiokafka.Consumer):
                 batches.setdefault(handler, {})[tp] = fetched
                 continue
             for j, record in enumerate(fetched):
-                if self._flow_stops != stops or self.app.consumer_generation_id != generation:
-                    return await self._give_back([(tp, fetched[j:]), *fetch[i + 1:]])
-                try:
-                    await self.callback(self._to_message(tp, record))
-                except asyncio.CancelledError:
-                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                        raise  # this loop is being cancelled
-                    # The put into a full agent queue was cancelled: a rebalance cleared
-                    # the queues (``flow_control.clear()``), the rest of the fetch is stale.
-                    # Faust's loop abandons a waiting callback once the flow stops;
-                    # re-raising would end the fetcher task, which nothing restarts.
+                if stale() or not await self._hand_over(tp, record):
                     return await self._give_back([(tp, fetched[j:]), *fetch[i + 1:]])
                 read_offsets[tp] = record.offset
         if not batches or self._flow_stops != stops:
@@ -220,6 +214,20 @@ class Consumer(faust_aiokafka.Consumer):
         for handler, by_tp in batches.items():
             # a batch is processed whole even if the fetcher is cancelled
             await asyncio.shield(handler.deliver(by_tp))
+
+    async def _hand_over(self, tp: TP, record: Record) -> bool:
+        """Faust's callback for one record of a non-batch topic; ``False`` when a
+        rebalance cancelled its put into a full agent queue (``flow_control.clear()``
+        cancels waiting puts): the rest of the fetch is stale then. Faust's loop abandons
+        a waiting callback once the flow stops; the cancellation escaping the loop would
+        end the fetcher task, which nothing restarts."""
+        try:
+            await self.callback(self._to_message(tp, record))
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # this loop is being cancelled
+            return False
+        return True
 
     async def _give_back(self, undelivered: Iterable[tuple[TP, Sequence[Record]]]) -> None:
         """Seek changelog partitions back to the first fetched record the loop drops.

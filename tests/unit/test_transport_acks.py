@@ -122,6 +122,9 @@ class FetchLoopConsumer(FakeConsumer):
     async def _give_back(self, undelivered: Any) -> None:
         await Consumer._give_back(self, undelivered)  # type: ignore[arg-type]
 
+    async def _hand_over(self, tp: TP, record: Any) -> bool:
+        return await Consumer._hand_over(self, tp, record)  # type: ignore[arg-type]
+
     def highwater(self, tp: TP) -> int:
         return 100
 
