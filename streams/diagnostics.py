@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.tables.manager import TableManager
 
 from streams.app import app
 
@@ -82,8 +83,9 @@ def _faust_partitions() -> list[str]:
 
 
 def _restore() -> list[str]:
-    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
-    lines = [f"   changelog queue: {app.tables.changelog_queue.qsize()} events"]  # type: ignore[attr-defined]
+    tables = cast(TableManager, app.tables)
+    recovery: Any = tables.recovery
+    lines = [f"   changelog queue: {tables.changelog_queue.qsize()} events"]
     for tp, highwater in sorted(recovery.active_highwaters.items(), key=lambda kv: str(kv[0])):
         received = recovery._active_events_received_at.get(tp)
         lines.append(f"   {tp.topic}/{tp.partition}: read up to {recovery.active_offsets.get(tp)} "
