@@ -178,9 +178,9 @@ class TeamState:
     def _action_completion(self, now: int, cfg: RollupConfig) -> float | None:
         if now == self.clock:  # every score but a heat map's snapshot of a past moment
             if self._due is None:
-                self._due = TrailingWindow(cfg.action_window_ms, now)
-                for key, action in self.actions.items():
-                    self._due.set(key, action[1], _on_time(action))
+                self._due = TrailingWindow.of(
+                    cfg.action_window_ms, now, ((key, a[1], _on_time(a)) for key, a in self.actions.items())
+                )
             self._due.advance(now)
             return self._due.total / len(self._due) * 100 if len(self._due) else None
         start = now - cfg.action_window_ms
@@ -194,9 +194,9 @@ class TeamState:
         full = cfg.strength_full_points
         if now == self.clock:  # every score but a heat map's snapshot of a past moment
             if self._active is None:
-                self._active = TrailingWindow(cfg.activity_window_ms, now)
-                for customer_id, row in self.customers.items():
-                    self._active.set(customer_id, row[1], _clamped_net(row, cfg))
+                self._active = TrailingWindow.of(
+                    cfg.activity_window_ms, now, ((c, row[1], _clamped_net(row, cfg)) for c, row in self.customers.items())
+                )
             self._active.advance(now)
             return self._active.total / len(self._active) / full * 100 if len(self._active) else None
         start = now - cfg.activity_window_ms

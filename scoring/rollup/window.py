@@ -13,6 +13,7 @@ whatever the order of the updates, and equal to a recount.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 
 
 class TrailingWindow:
@@ -30,6 +31,14 @@ class TrailingWindow:
         #: the window, oldest first; entries of items changed since are skipped
         self._coming: list[tuple[int, str]] = []
         self._leaving: list[tuple[int, str]] = []
+
+    @classmethod
+    def of(cls, window_ms: int, clock: int, items: Iterable[tuple[str, int | None, float]]) -> TrailingWindow:
+        """A window at ``clock`` holding ``(key, time, value)`` items."""
+        window = cls(window_ms, clock)
+        for key, time, value in items:
+            window.set(key, time, value)
+        return window
 
     def __len__(self) -> int:
         return len(self._inside)
