@@ -296,8 +296,9 @@ class Worker:
             return "(no log)"
 
     def stacks(self, deadline_s: float = 10.0) -> str:
-        """Every thread's and asyncio task's stack, for a failure message: mode's worker
-        writes them to its log on SIGUSR1 (``mode.utils.logging.cry``)."""
+        """Every thread's and asyncio task's stack and the consumer's state, for a failure
+        message: the worker writes them to its log on SIGUSR1 (mode's ``cry``, then
+        ``streams.diagnostics``, whose last section is the consumer thread's tasks)."""
         if self.proc is None or self.proc.poll() is not None:
             return "(not running)"
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -306,7 +307,7 @@ class Worker:
         while time.monotonic() < end:
             size = self.log_path.stat().st_size
             text = self.log_path.read_bytes()[start:].decode(errors="replace")
-            if "TASKS" in text and size == seen:  # written, and no longer growing
+            if "-- consumer thread tasks" in text and size == seen:  # written, and no longer growing
                 return text
             seen = size
             time.sleep(0.2)
