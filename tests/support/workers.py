@@ -23,12 +23,12 @@ from streams.processes import die_with_parent, free_port, stop_process
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 
-Record = tuple[str, str | None, Any]  # (topic, key, value: JSON object, raw str, or None)
+Record = tuple[str, str | None, Any]  # (topic, key, value: JSON object, raw str or bytes, or None)
 
 
 def encode_value(value: Any) -> bytes | None:
-    if value is None:
-        return None
+    if value is None or isinstance(value, bytes):
+        return value
     return value.encode() if isinstance(value, str) else orjson.dumps(value)
 
 
