@@ -132,6 +132,8 @@ def describe(topic: str, record: dict[str, Any]) -> str:
             f"team={record['team_id']} region={record['region']} at {record['ts']} "
             f"evidence={[e['event_id'] for e in record['evidence']]}"
         )
+    if topic == "procurement-alerts" and record.get("retracted"):
+        return f"ALERT retracted: customer={record['customer_id']} alert={record['alert_id']} (a late delta)"
     if topic == "procurement-alerts":
         return (
             f"ALERT procurement acceleration: customer={record['customer_id']} "

@@ -26,7 +26,7 @@ async def send_outputs(records: list[Output]) -> list[Awaitable[Any]]:
     """Publish roll-up records; returns their acknowledgement futures."""
     futures = []
     for record in records:
-        if record.topic == "procurement-alerts":
+        if record.topic == "procurement-alerts" and not record.value["retracted"]:
             metrics.ALERTS.inc()
         futures.append(await send(record.topic, record.key.encode(), orjson.dumps(record.value)))
     return futures

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
@@ -28,7 +28,10 @@ class CustomerLedger:
     entries: list[list[Any]] = field(default_factory=list)
     as_of: int | None = None
     last_delta: dict[str, Any] | None = None
-    last_alert_ts: int | None = None
+    #: ``[end ts, alert_id]`` of the effective alerts, oldest first, while they can still
+    #: hold a later one back; ``alert_id`` is ``None`` for an alert stored before ids were
+    #: kept (``last_alert_ts``): that one is final
+    alerts: list[list[Any]] = field(default_factory=list)
     #: newest behaviour event time
     activity_ts: int | None = None
     #: ``[team_id, net_points, activity_ts]`` as last told to the team
@@ -72,7 +75,7 @@ class CustomerLedger:
     def add_delta(
         self, delta: SignalDelta, record: dict[str, Any], cfg: RollupConfig
     ) -> list[Output]:
-        """Count a delta; return the new score, an alert if one is due, team updates."""
+        """Count a delta; return the new score, alerts raised or retracted, team updates."""
         entry = [delta.delta_id, delta.signal, delta.points, delta.ts]
         insort(self.entries, entry, key=_entry_order)
         self._count_entry(entry, 1)
@@ -83,9 +86,7 @@ class CustomerLedger:
         self.as_of = max(self.as_of or delta.ts, delta.ts)
         self._trim(cfg)
         outputs = [self._score(delta.customer_id, delta.owner, cfg)]
-        alert = self._maybe_alert(delta, cfg)
-        if alert is not None:
-            outputs.append(alert)
+        outputs += self._update_alerts(delta, cfg)
         outputs.append(Output(TEAM_UPDATES, team_of(delta.owner), _trace_entry(record)))
         return outputs + self._report(delta.customer_id, delta.owner)
 
@@ -137,6 +138,16 @@ class CustomerLedger:
             for entry in self.entries[:cut]:
                 self._count_entry(entry, -1)
             self.entries = self.entries[cut:]
+        done = bisect_right(self.alerts, self._open_from(cfg) - cfg.alert_cooldown_ms, key=_end)
+        if done:  # no longer able to hold back an alert at an open window end
+            self.alerts = self.alerts[done:]
+
+    def _open_from(self, cfg: RollupConfig) -> int:
+        """The first window end whose alert may still change: an earlier window reaches
+        back past the score window's trim (or past a pre-upgrade alert)."""
+        assert self.as_of is not None
+        open_from = self.as_of - cfg.score_window_ms + cfg.alert_window_ms + 1
+        return max([open_from] + [int(end) + 1 for end, alert_id in self.alerts if alert_id is None])
 
     def _score(self, customer_id: str, owner: Owner, cfg: RollupConfig) -> Output:
         assert self.as_of is not None
@@ -157,35 +168,77 @@ class CustomerLedger:
             },
         )
 
-    def _maybe_alert(self, delta: SignalDelta, cfg: RollupConfig) -> Output | None:
-        """Alert when some 7-day window holding this delta reaches the threshold.
+    def _update_alerts(self, delta: SignalDelta, cfg: RollupConfig) -> list[Output]:
+        """Bring the alerts in line with the canonical ones after ``delta`` was counted.
 
-        Windows are judged in event time and the earliest qualifying one is taken, so
-        the verdict does not depend on the order in which deltas of different topics
-        arrive (Kafka orders records per partition only).
+        Canonical alerts are a function of the set of deltas: window ends (delta times)
+        are scanned in time order, the first whose 7-day window (inclusive) nets the
+        threshold alerts, the next alert needs an end at least the cool-down later. A
+        delta can change only alerts at window ends from its own time on, so the scan
+        starts there and stops once its windows no longer hold the delta and the chain
+        of alerts is back on the stored one. Alerts that stop being canonical are
+        retracted; an in-order delta costs a bisect, plus its own window when it may alert.
         """
-        span = cfg.alert_window_ms
-        entries = self.entries
-        # window ends are entry times; those of windows holding this delta lie in:
-        latest = min(delta.ts + span, entries[-1][3])
-        ends = [(delta.ts, latest)]
-        if self.last_alert_ts is not None:  # less than the cool-down from the last alert: none
-            quiet_from = self.last_alert_ts - cfg.alert_cooldown_ms
-            quiet_to = self.last_alert_ts + cfg.alert_cooldown_ms
-            ends = [(delta.ts, min(latest, quiet_from)), (max(delta.ts, quiet_to), latest)]
-        for lo, hi in ends:
-            if lo > hi:
+        span, cool = cfg.alert_window_ms, cfg.alert_cooldown_ms
+        start = max(delta.ts, self._open_from(cfg))
+        if start > delta.ts + span:  # trimmed, or its windows are final
+            return []
+        entries, old = self.entries, self.alerts
+        split = bisect_left(old, start, key=_end)
+        prev = prev_old = old[split - 1][0] if split else None
+        k = split
+        new: list[list[Any]] = []
+        raised: list[Output] = []
+        lo = hi = bisect_left(entries, start - span, key=_ts)  # the window is entries[lo:hi]
+        net = 0
+        i = bisect_left(entries, start, key=_ts)
+        while i < len(entries):
+            end = entries[i][3]
+            while k < len(old) and old[k][0] < end:
+                prev_old = old[k][0]
+                k += 1
+            if end - span > delta.ts and prev == prev_old:  # the rest is as stored
+                new += old[k:]
+                break
+            if prev is not None and end < prev + cool:
+                i = bisect_left(entries, prev + cool, lo=i, key=_ts)
                 continue
-            near = entries[bisect_left(entries, lo - span, key=_ts) : bisect_right(entries, hi, key=_ts)]
-            times = [e[3] for e in near]
-            sums = list(accumulate((e[2] for e in near), initial=0))
-            for end in sorted({t for t in times if lo <= t <= hi}):
-                first, last = bisect_left(times, end - span), bisect_right(times, end)
-                net = sums[last] - sums[first]
-                if net >= cfg.alert_points:
-                    self.last_alert_ts = end
-                    return self._alert(delta, near[first:last], net, end, cfg)
-        return None
+            i = bisect_right(entries, end, lo=i, key=_ts)
+            for entry in entries[hi:i]:
+                net += entry[2]
+            hi = i
+            while entries[lo][3] < end - span:
+                net -= entries[lo][2]
+                lo += 1
+            if net >= cfg.alert_points:
+                alert = self._alert(delta, entries[lo:hi], net, end, cfg)
+                new.append([end, alert.value["alert_id"]])
+                raised.append(alert)
+                prev = end
+        new_ids = {alert_id for _, alert_id in new}
+        old_ids = {alert_id for _, alert_id in old[split:]}
+        self.alerts = old[:split] + new
+        return [
+            self._retraction(delta, end, alert_id)
+            for end, alert_id in old[split:]
+            if alert_id not in new_ids
+        ] + [alert for alert in raised if alert.value["alert_id"] not in old_ids]
+
+    def _retraction(self, delta: SignalDelta, end: int, alert_id: str) -> Output:
+        return Output(
+            "procurement-alerts",
+            delta.customer_id,
+            {
+                "alert_id": alert_id,
+                "customer_id": delta.customer_id,
+                "team_id": team_of(delta.owner),
+                "region": delta.owner.region,
+                "rep_id": delta.owner.rep_id,
+                "retracted": True,
+                "retracted_by": delta.delta_id,
+                "ts": format_ts(end),
+            },
+        )
 
     def _alert(
         self, delta: SignalDelta, window: list[list[Any]], net: int, at: int, cfg: RollupConfig
@@ -205,6 +258,7 @@ class CustomerLedger:
                 "team_id": team_of(delta.owner),
                 "region": delta.owner.region,
                 "rep_id": delta.owner.rep_id,
+                "retracted": False,
                 "net_points": net,
                 "threshold": cfg.alert_points,
                 "window_days": cfg.alert_window_ms // 86_400_000,
@@ -240,14 +294,26 @@ class CustomerLedger:
         return outputs
 
     def to_json(self) -> list[Any]:
-        return [list(self.entries), self.as_of, self.last_delta, self.last_alert_ts, self.activity_ts, self.reported]
+        return [list(self.entries), self.as_of, self.last_delta, list(self.alerts), self.activity_ts, self.reported]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CustomerLedger:
-        return cls(*data)
+        entries, as_of, last_delta, alerts, activity_ts, reported = data
+        if not isinstance(alerts, list):  # ``last_alert_ts`` of states stored before
+            alerts = [] if alerts is None else [[alerts, None]]
+        return cls(entries, as_of, last_delta, alerts, activity_ts, reported)
+
+
+def effective_alerts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The alerts that stand, by ``alert_id``, from ``procurement-alerts`` records in the
+    order a customer's partition holds them: the last record of an id says (records
+    from before retractions existed have no ``retracted`` field)."""
+    latest = {record["alert_id"]: record for record in records}
+    return {alert_id: record for alert_id, record in latest.items() if not record.get("retracted")}
 
 
 _ts = itemgetter(3)
+_end = itemgetter(0)
 _entry_order = itemgetter(3, 0)
 
 
