@@ -27,6 +27,13 @@ from scoring.timeutil import now_ms
 SIGNAL_INPUTS = (*BEHAVIOUR_TOPICS, DIRECTORY_TOPIC)
 #: Topics that only the team roll-up needs; the engine validates and re-keys them by team.
 TEAM_INPUTS = ("sales-action", "forecast-outcome")
+#: What the team roll-up reads of each team input (``scoring.rollup.team``), and SPEC's
+#: ``action_id`` and ``owner``: nothing else is forwarded, so a team-update record's size
+#: is bounded by these fields' limits in topics.yaml.
+TEAM_FIELDS = {
+    "sales-action": ("ts", "opportunity_id", "action", "due_ts", "done_ts", "action_id", "owner"),
+    "forecast-outcome": ("ts", "period", "forecast_amount", "actual_amount"),
+}
 #: SPEC "Bad input": an event time further ahead of the wall clock than this is
 #: dead-lettered (``future_event``); ``CREDENCE_MAX_EVENT_SKEW_SECONDS``
 DEFAULT_MAX_SKEW_MS = DAY_MS
@@ -191,8 +198,8 @@ class SignalEngine:
         return Handled(Outcome.ACCEPTED, outputs=left)
 
     def _forward_to_team(self, topic: str, doc: dict[str, Any]) -> Handled:
-        """Re-key a validated team input by team: only its declared (bounded) fields."""
-        update = {name: doc[name] for name in self._schemas[topic].names if name in doc}
+        """Re-key a validated team input by team, with only :data:`TEAM_FIELDS`."""
+        update = {name: doc[name] for name in TEAM_FIELDS[topic] if name in doc}
         update["kind"] = "action" if topic == "sales-action" else "outcome"
         return Handled(Outcome.ACCEPTED, outputs=[Output(TEAM_UPDATES, doc["team_id"], update)])
 

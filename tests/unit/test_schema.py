@@ -11,8 +11,8 @@ import pytest
 
 from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC
 from scoring.events import decode_event
-from scoring.timeutil import parse_ts
 from scoring.schema import MAX_MESSAGE_BYTES, REASONS, FieldSpec, InvalidEvent, RecordSchema
+from scoring.timeutil import parse_ts
 from tests.unit.fixtures import BASE_VALUES, OMIT, T0, catalog, raw, value
 
 INPUT_TOPICS = (
