@@ -103,11 +103,11 @@ class SignalEngine:
             return self._forget_owner(key)
         try:
             doc = self._decode(topic, key, raw)
+            event = None if topic in TEAM_INPUTS else event_of(topic, doc)
         except InvalidEvent as exc:
             return Handled(Outcome.INVALID, error=exc)
-        if topic in TEAM_INPUTS:
+        if event is None:
             return self._forward_to_team(topic, doc)
-        event = event_of(topic, doc)
         state = self._state(event.customer_id)
         applied = state.apply(event, self.cfg)
         if applied.outcome is not Outcome.ACCEPTED:

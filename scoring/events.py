@@ -40,13 +40,12 @@ class Event(NamedTuple):
         return Evidence(self.event_id, self.topic, self.ts, self.fields.get("ip"))
 
 
-def decode_event(schema: RecordSchema, raw: bytes | None, latest: int | None = None) -> Event:
-    """Decode a behaviour or directory record into an :class:`Event` (``latest``: see
-    :meth:`RecordSchema.decode`).
+def decode_event(schema: RecordSchema, raw: bytes | None) -> Event:
+    """Decode a behaviour or directory record into an :class:`Event`.
 
     Raises :class:`InvalidEvent` with a reason code when the record is unusable.
     """
-    return event_of(schema.topic, schema.decode(raw, latest))
+    return event_of(schema.topic, schema.decode(raw))
 
 
 def event_of(topic: str, doc: dict[str, Any]) -> Event:
