@@ -116,7 +116,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "session_timeout_seconds": (6, 1_800),
     # a timer of 0 s spins: an idle worker at 70 % CPU
     "risk_tick_seconds": (0.1, 3_600),
-    "team_tick_seconds": (0.1, 3_600),
+    # each tick is a record to the team agent and a re-score of every team
+    "team_tick_seconds": (1, 3_600),
     "batch_max_events": (1, 100_000),
     "batch_within_seconds": (0.001, 60),
     "state_flush_seconds": (0.01, 3_600),
