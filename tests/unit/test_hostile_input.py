@@ -13,6 +13,7 @@ from scoring.customer import Outcome
 from scoring.engine import TEAM_FIELDS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
 from scoring.rollup.records import TEAM_UPDATES, TEAM_UPDATES_PER_RECORD
+from streams.cli import main
 from tests.unit.fixtures import at, catalog, raw, raw_record, record, value
 
 CFG = RuleConfig()
@@ -216,3 +217,19 @@ def test_a_record_of_the_largest_team_updates_fits_its_topic(topic):
     batch = {"kind": "batch", "updates": [update] * TEAM_UPDATES_PER_RECORD}
     limit = int(catalog()[TEAM_UPDATES].config["max.message.bytes"])
     assert len(orjson.dumps(batch)) < limit
+
+
+@pytest.mark.parametrize(
+    ["now", "outcome"],
+    [(at(hours=1), "'accepted': 1"), (at(hours=1) - 1, "'invalid': 1"), (at(), "'invalid': 1")],
+)
+def test_credence_replay_bounds_event_times_by_its_now(tmp_path, capfdbinary, now, outcome):
+    """A login a day and an hour after T0 is at most the default skew (a day) ahead of
+    ``--now`` from T0 + 1 h on."""
+    log = tmp_path / "events.jsonl"
+    login = value("role-login", event_id="l", ts=at(days=1, hours=1))
+    log.write_bytes(orjson.dumps({"topic": "role-login", "key": "C1", "value": login}) + b"\n")
+    assert main(["replay", str(log), "--now", str(now)]) == 0
+    err = capfdbinary.readouterr().err.decode()
+    assert outcome in err
+    assert ("future_event" in err) == (outcome == "'invalid': 1")
