@@ -45,16 +45,32 @@ def decode_event(schema: RecordSchema, raw: bytes | None) -> Event:
 
     Raises :class:`InvalidEvent` with a reason code when the record is unusable.
     """
-    doc = schema.decode(raw)
+    return event_of(schema.topic, schema.decode(raw))
+
+
+def event_of(topic: str, doc: dict[str, Any]) -> Event:
+    """The :class:`Event` of a decoded behaviour or directory value (taken apart)."""
     event_id = doc.pop("event_id", None)
     ts = doc.pop("ts", None)
     customer_id = doc.pop("customer_id", None)
     if customer_id is None:
         raise InvalidEvent("missing_field", "customer_id")
     return Event(
-        topic=schema.topic,
+        topic=topic,
         event_id=event_id if event_id is not None else "",
         ts=ts if ts is not None else 0,
         customer_id=customer_id,
         fields=doc,
     )
+
+
+def check_key(key: bytes | None, doc: dict[str, Any], field: str) -> None:
+    """SPEC: the message key is the value's ``customer_id`` (``team_id`` for
+    ``forecast-outcome``), compared exactly as UTF-8. Any other key would put the
+    customer's state on another partition than its other records."""
+    expected = doc.get(field)
+    if key is None:
+        raise InvalidEvent("key_mismatch", f"no message key; expected the value's {field}")
+    if expected is None or key != expected.encode():
+        shown = key[:80].decode("utf-8", "replace")
+        raise InvalidEvent("key_mismatch", f"message key {shown!r} is not the value's {field} {expected!r}")

@@ -16,11 +16,12 @@ import orjson
 from scoring.catalog import Catalog
 from scoring.config import RuleConfig
 from scoring.deltas import SignalDelta
-from scoring.engine import SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
+from scoring.engine import DEFAULT_MAX_SKEW_MS, SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import TEAM_UPDATES, Output
 from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from scoring.schema import InvalidEvent
+from scoring.timeutil import now_ms
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ def read_log(lines: Iterable[str | bytes]) -> Iterator[LogRecord]:
 class _Pipeline:
     """The engine and the team stage wired as the live workers wire them."""
 
-    def __init__(self, catalog: Catalog, cfg: RuleConfig, rollup: RollupConfig) -> None:
-        self.engine = SignalEngine(catalog, cfg, DictStore(), rollup)
+    def __init__(
+        self, catalog: Catalog, cfg: RuleConfig, rollup: RollupConfig, wall_clock: int, max_skew_ms: int
+    ) -> None:
+        self.engine = SignalEngine(
+            catalog, cfg, DictStore(), rollup, clock=lambda: wall_clock, max_skew_ms=max_skew_ms
+        )
         self.teams = TeamRollup(rollup, DictTeamStore())
         self.result = ReplayResult()
 
@@ -84,9 +89,17 @@ def replay(
     now: int | None = None,
     rollup: RollupConfig | None = None,
     heatmap_at: int | None = None,
+    *,
+    wall_clock: int | None = None,
+    max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
 ) -> ReplayResult:
-    """Run records in order; the clock is the newest event time seen (then ``now``)."""
-    pipeline = _Pipeline(catalog, cfg, rollup or RollupConfig())
+    """Run records in order; the clock is the newest event time seen (then ``now``).
+
+    Event times more than ``max_skew_ms`` ahead of ``wall_clock`` (default: the real
+    wall clock as the replay starts) are ``future_event``, as in a live worker.
+    """
+    reference = now_ms() if wall_clock is None else wall_clock
+    pipeline = _Pipeline(catalog, cfg, rollup or RollupConfig(), reference, max_skew_ms)
     result = pipeline.result
     watermark: int | None = None
     for record in records:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,12 @@ from scoring.timeutil import TimestampError, parse_ts
 
 #: SPEC: messages over 64 KiB go to dead-letter.
 MAX_MESSAGE_BYTES = 64 * 1024
+
+#: Every reason validation gives a record it rejects (README, "Dead-letter reasons").
+REASONS = frozenset({
+    "missing_value", "too_large", "invalid_json", "not_an_object", "missing_field", "wrong_type",
+    "bad_timestamp", "bad_value", "field_too_long", "future_event", "key_mismatch",
+})  # fmt: skip
 
 
 class InvalidEvent(ValueError):
@@ -39,6 +46,10 @@ class FieldSpec:
     minimum: float | None = None
     exclusive_min: bool = False
     values: frozenset[str] = frozenset()
+    #: a string must match this in full (``re.ASCII``: ``[0-9]`` and ``\\d`` alike are ASCII)
+    pattern: re.Pattern[str] | None = None
+    #: an event time: at most the configured skew ahead of the wall clock (``future_event``)
+    not_future: bool = False
 
     @classmethod
     def from_yaml(cls, name: str, spec: Mapping[str, Any]) -> FieldSpec:
@@ -55,6 +66,8 @@ class FieldSpec:
             minimum=spec.get("min"),
             exclusive_min=bool(spec.get("exclusive_min", False)),
             values=frozenset(str(v).lower() for v in spec.get("values", ())),
+            pattern=re.compile(spec["pattern"], re.ASCII) if "pattern" in spec else None,
+            not_future=bool(spec.get("not_future", False)),
         )
 
     def coerce(self, value: Any) -> Any:
@@ -90,6 +103,8 @@ class FieldSpec:
                     "bad_value", f"{self.name}: {value!r} not one of {sorted(self.values)}"
                 )
             return folded
+        if self.pattern is not None and self.pattern.fullmatch(value) is None:
+            raise InvalidEvent("bad_value", f"{self.name}: {value!r} does not match {self.pattern.pattern}")
         return value.lower() if self.lower else value
 
     def compile(self) -> Callable[[Any], Any]:
@@ -121,7 +136,7 @@ class FieldSpec:
                 return coerce(value)
 
             return check_number
-        if self.type == "enum" or self.min_length:
+        if self.type == "enum" or self.min_length or self.pattern is not None:
             return coerce  # rare fields: the generic path
         longest = self.max_length if self.max_length is not None else math.inf
         lower = self.lower
@@ -143,19 +158,31 @@ class RecordSchema:
     _checks: tuple[tuple[str, bool, Callable[[Any], Any]], ...] = field(
         init=False, repr=False, compare=False
     )
+    #: the fields declared ``not_future``
+    _event_times: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         checks = tuple((f.name, f.required, f.compile()) for f in self.fields)
         object.__setattr__(self, "_checks", checks)
+        object.__setattr__(self, "_event_times", tuple(f.name for f in self.fields if f.not_future))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def spec(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
 
     @classmethod
     def from_yaml(cls, topic: str, spec: Mapping[str, Mapping[str, Any]]) -> RecordSchema:
         return cls(topic, tuple(FieldSpec.from_yaml(n, s) for n, s in spec.items()))
 
-    def decode(self, raw: bytes | None) -> dict[str, Any]:
+    def decode(self, raw: bytes | None, latest: int | None = None) -> dict[str, Any]:
         """Parse and validate a raw message value; unknown fields are kept as they are.
 
-        Absent optional fields and explicit ``null`` are treated alike (omitted).
+        Absent optional fields and explicit ``null`` are treated alike (omitted). With
+        ``latest`` (epoch ms: the wall clock plus the allowed skew), an event time after
+        it is a ``future_event``.
         """
         if raw is None:
             raise InvalidEvent("missing_value", "message has no value")
@@ -177,4 +204,9 @@ class RecordSchema:
             checked = check(value)
             if checked is not value:  # normalised (lower case, epoch ms)
                 doc[name] = checked
+        if latest is not None:
+            for name in self._event_times:
+                ts = doc.get(name)
+                if ts is not None and ts > latest:
+                    raise InvalidEvent("future_event", f"{name}: {ts} is after {latest} (wall clock + skew)")
         return doc

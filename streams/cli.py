@@ -63,9 +63,11 @@ def _replay_log(path: str, now: int | None, heatmap_at: int | None = None) -> Re
 
     settings = _settings()
     with open(path, "rb") as log:
+        # a replay "at" --now bounds event times by it, as a live worker by its wall clock
         return replay(
             read_log(log), load_catalog(), settings.rules, now=now,
             rollup=settings.rollup, heatmap_at=heatmap_at,
+            wall_clock=now, max_skew_ms=settings.max_event_skew_ms,
         )
 
 
@@ -204,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="a Faust worker against KAFKA_BOOTSTRAP_SERVERS").set_defaults(func=cmd_worker)
     rep = sub.add_parser("replay", help="run the scoring core offline over a JSONL event log")
     rep.add_argument("log", help="one {topic, key, value} JSON object per line")
-    rep.add_argument("--now", help="clock at the end of input (ISO-8601 with offset, or epoch ms)")
+    rep.add_argument(
+        "--now", help="clock at the end of input, and the wall clock event times are bounded by "
+        "(default: the real one; ISO-8601 with offset, or epoch ms)",
+    )
     rep.add_argument(
         "--all", action="store_true",
         help="after the deltas, print every roll-up record as {topic, key, value} lines",

@@ -1,7 +1,8 @@
 """All runtime settings, read from the environment in one place.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` keeps SPEC's name; everything else carries the
-``CREDENCE_`` prefix. A bad value fails at start with the variable's name.
+``CREDENCE_`` prefix. A bad value fails at start with the variable's name; every number
+must be finite and within its range (:data:`RANGES`, :data:`RULE_RANGES`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scoring.config import RuleConfig
+from scoring.config import DAY_MS, RuleConfig
 from scoring.rollup.config import RollupConfig
 
 PREFIX = "CREDENCE_"
@@ -69,6 +70,9 @@ class Settings:
     restore_stall_seconds: float = 30.0
     #: decoded customer states kept in memory between fetches (least recently used go)
     state_cache_customers: int = 50_000
+    #: an event time further ahead of the wall clock than this is dead-lettered
+    #: (``future_event``) and moves no clock (seconds)
+    max_event_skew_seconds: float = 86_400.0
     #: idempotent producer; off on the embedded broker, which rejects it
     producer_idempotence: bool = False
     log_level: str = "WARNING"
@@ -81,6 +85,10 @@ class Settings:
             for f in fields(self)
             if f.name != "rules"
         }
+
+    @property
+    def max_event_skew_ms(self) -> int:
+        return round(self.max_event_skew_seconds * 1000)
 
     @property
     def rollup(self) -> RollupConfig:
@@ -101,7 +109,42 @@ def env_name(field_name: str) -> str:
     return "KAFKA_BOOTSTRAP_SERVERS" if field_name == "bootstrap_servers" else PREFIX + field_name.upper()
 
 
-def _convert(name: str, raw: str, default: Any, allow_negative: bool = False) -> Any:
+#: Every numeric setting's range, inclusive. NaN and infinities are in none.
+RANGES: dict[str, tuple[float, float]] = {
+    "web_port": (1, 65_535),
+    # Kafka's default group.min.session.timeout.ms and group.max.session.timeout.ms
+    "session_timeout_seconds": (6, 1_800),
+    # a timer of 0 s spins: an idle worker at 70 % CPU
+    "risk_tick_seconds": (0.1, 3_600),
+    # each tick is a record to the team agent and a re-score of every team
+    "team_tick_seconds": (1, 3_600),
+    "batch_max_events": (1, 100_000),
+    "batch_within_seconds": (0.001, 60),
+    "state_flush_seconds": (0.01, 3_600),
+    "restore_stall_seconds": (1, 86_400),
+    "state_cache_customers": (1, 10_000_000),
+    # 0: no event may be ahead of the wall clock at all; a year: practically no bound
+    "max_event_skew_seconds": (0, 366 * 86_400),
+}
+_POINTS = (-1_000, 1_000)
+_WINDOW_MS = (1, 366 * DAY_MS)
+#: The same for ``CREDENCE_RULE_<FIELD>`` (the numeric fields of ``scoring.config.RuleConfig``).
+RULE_RANGES: dict[str, tuple[float, float]] = {
+    "high_intent_points": _POINTS,
+    "high_intent_streak": (1, 100),
+    "high_intent_min_dwell_seconds": (0, 366 * 86_400),
+    "high_intent_window_ms": _WINDOW_MS,
+    "decision_chain_points": _POINTS,
+    "decision_chain_window_ms": _WINDOW_MS,
+    "urgency_points": _POINTS,
+    "risk_points": _POINTS,
+    "risk_stale_after_ms": _WINDOW_MS,
+    "dedup_horizon_ms": _WINDOW_MS,
+}
+
+
+def _convert(name: str, raw: str, default: Any, ranges: Mapping[str, tuple[float, float]], key: str) -> Any:
+    """``raw`` as the type of ``default``; a number must lie in ``ranges[key]``."""
     try:
         if isinstance(default, bool):
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -112,11 +155,12 @@ def _convert(name: str, raw: str, default: Any, allow_negative: bool = False) ->
         elif isinstance(default, float):
             value = float(raw)
         else:
-            value = raw
+            return raw
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r}: {exc}") from exc
-    if isinstance(value, (int, float)) and value < 0 and not allow_negative:
-        raise SettingsError(f"{name}={raw!r}: must not be negative")
+    low, high = ranges[key]
+    if not low <= value <= high:  # False for NaN as well
+        raise SettingsError(f"{name}={raw!r}: must be a finite number from {low!r} to {high!r}")
     return value
 
 
@@ -139,14 +183,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         name = env_name(f.name)
         if name in env:
-            values[f.name] = _convert(name, env[name].strip(), f.default)
+            values[f.name] = _convert(name, env[name].strip(), f.default, RANGES, f.name)
     rule_values: dict[str, Any] = {}
     for f in fields(RuleConfig):
         name = f"{PREFIX}RULE_{f.name.upper()}"
         if name in env and not isinstance(f.default, tuple):
-            rule_values[f.name] = _convert(
-                name, env[name].strip(), f.default, allow_negative=f.name.endswith("points")
-            )
+            rule_values[f.name] = _convert(name, env[name].strip(), f.default, RULE_RANGES, f.name)
     if rule_values:
         values["rules"] = RuleConfig(**rule_values)
     settings = Settings(**values)
@@ -160,14 +202,6 @@ def _validate(s: Settings) -> None:
             raise SettingsError(
                 f"{env_name(field_name)}={getattr(s, field_name)!r}: expected one of {sorted(allowed)}"
             )
-    if s.session_timeout_seconds < 6:  # Kafka's default group.min.session.timeout.ms
-        raise SettingsError(f"{env_name('session_timeout_seconds')}: at least 6 seconds")
-    for positive in ("state_flush_seconds", "state_cache_customers", "batch_max_events", "batch_within_seconds",
-                     "restore_stall_seconds"):
-        if not getattr(s, positive) > 0:
-            raise SettingsError(f"{env_name(positive)}={getattr(s, positive)}: must be greater than 0")
-    if not 0 < s.web_port < 65536:
-        raise SettingsError(f"{env_name('web_port')}={s.web_port}: not a TCP port")
     try:
         ZoneInfo(s.time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

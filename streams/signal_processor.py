@@ -185,7 +185,7 @@ class SignalProcessor:
 
 
 cache = CustomerCache(app, state_table, settings.state_cache_customers)
-engine = SignalEngine(catalog, settings.rules, cache, settings.rollup)
+engine = SignalEngine(catalog, settings.rules, cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
 processor = SignalProcessor(engine, cache, settings.state_flush_seconds)
 transport.deliver_in_batches(app, signal_inputs, processor)
 

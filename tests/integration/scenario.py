@@ -60,9 +60,15 @@ def build(now: int) -> Scenario:
         ("document-open", "c-bad", {"event_id": "b6", "ts": t0, "customer_id": "c-bad",
                                     "document_type": "quote", "document_id": "d", "dwell_seconds": "long"}),
         ("stale-update", "c-bad", [1, 2, 3]),
+        # issue #10: a key other than the customer, an event time far ahead, a period int() cannot read
+        ("rush-delivery", "c-urg", {"event_id": "b8", "ts": t0, "customer_id": "c-bad", "contract_id": "CT-9"}),
+        ("role-login", "c-dc", {"event_id": "b9", "ts": "9999-12-30T00:00:00Z", "customer_id": "c-dc",
+                                "user_id": "u", "role": "legal"}),
+        ("forecast-outcome", "team-a", {"event_id": "b10", "ts": t0, "team_id": "team-a", "period": "²",
+                                        "forecast_amount": 100, "actual_amount": 90}),
     ]
     reasons = ["invalid_json", "missing_field", "bad_timestamp", "field_too_long", "too_large",
-               "wrong_type", "not_an_object"]
+               "wrong_type", "not_an_object", "key_mismatch", "future_event", "bad_value"]
     progress_timer = now - 48 * HOUR + 6_000  # stale six seconds from now: only the timer sees it
     good: list[Record] = [
         # high_intent: a non-quote open between the long quote opens does not break the streak

@@ -54,11 +54,14 @@ def test_every_rule_and_bad_input_end_to_end(deployment: Deployment, tmp_path: P
     assert owners["c-hi"] == "team-a" and owners["c-dc"] == "team-b" and owners["c-urg"] is None
     assert sorted(d["reason"] for d in dead) == sorted(scenario.reasons)
     for letter in dead:
-        assert letter["topic"] in {"role-login", "document-open", "rush-delivery", "stale-update"}
+        assert letter["topic"] in {"role-login", "document-open", "rush-delivery", "stale-update", "forecast-outcome"}
         assert isinstance(letter["partition"], int) and isinstance(letter["offset"], int)
         assert letter["payload"] and letter["detail"]
     assert worker.alive, worker.log_tail()
     worker.wait_for_metric("credence_input_events_total", 1, topic="document-open", outcome="duplicate")
+    for topic, reason in (("rush-delivery", "key_mismatch"), ("role-login", "future_event"),
+                          ("forecast-outcome", "bad_value")):
+        worker.wait_for_metric("credence_dead_letters_total", 1, topic=topic, reason=reason)
 
     # the same log through the offline core gives the same deltas, field for field
     log = tmp_path / "events.jsonl"

@@ -107,7 +107,7 @@ def test_replay_is_deterministic(cfg):
         pytest.param(raw_record("role-login", b"[]"), "not_an_object", id="not an object"),
         pytest.param(raw_record("role-login", None), "missing_value", id="no value"),
         pytest.param(
-            raw_record("customer-directory", None, key=None), "missing_value", id="keyless tombstone"
+            raw_record("customer-directory", None, key=None), "key_mismatch", id="keyless tombstone"
         ),
         pytest.param(
             record("role-login", role=None), "missing_field", id="missing field"
@@ -143,7 +143,7 @@ def test_outcomes_are_counted(cfg):
     log.append(record("document-open", ts=at(days=20)))
     log.append(record("document-open", ts=at(days=1)))  # 19 days behind: late
     log.append(raw_record("document-open", b"nope"))
-    result = replay(log, catalog(), cfg)
+    result = replay(log, catalog(), cfg, wall_clock=at(days=20))
     assert result.outcomes == {"accepted": 11, "duplicate": 2, "late": 1, "invalid": 1}
 
 
@@ -332,14 +332,15 @@ def test_engine_over_serialised_state_matches_dict_state(cfg):
 
 def test_engine_tombstone_for_unknown_customer(engine):
     handled = engine.handle("customer-directory", b"new", None)
-    assert handled.outcome is Outcome.ACCEPTED
-    assert engine.store.load("new").owner == Owner()
+    assert (handled.outcome, handled.outputs) == (Outcome.ACCEPTED, [])
+    assert engine.store.load("new") is None  # nothing to forget: no state is made for it
 
 
-def test_engine_uses_the_payload_customer(engine):
+def test_engine_rejects_a_key_other_than_the_payload_customer(engine):
     rec = LogRecord("rush-delivery", b"key-differs", raw(value("rush-delivery", customer_id="C7")))
-    (delta,) = engine.handle(rec.topic, rec.key, rec.value).deltas
-    assert delta.customer_id == "C7"
+    handled = engine.handle(rec.topic, rec.key, rec.value)
+    assert (handled.outcome, handled.error.reason, handled.deltas) == (Outcome.INVALID, "key_mismatch", [])
+    assert engine.store.load("C7") is None and engine.store.load("key-differs") is None
 
 
 def test_custom_config_flows_through_replay():

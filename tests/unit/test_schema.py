@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,7 +11,8 @@ import pytest
 
 from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC
 from scoring.events import decode_event
-from scoring.schema import MAX_MESSAGE_BYTES, FieldSpec, InvalidEvent, RecordSchema
+from scoring.schema import MAX_MESSAGE_BYTES, REASONS, FieldSpec, InvalidEvent, RecordSchema
+from scoring.timeutil import parse_ts
 from tests.unit.fixtures import BASE_VALUES, OMIT, T0, catalog, raw, value
 
 INPUT_TOPICS = (
@@ -281,7 +283,7 @@ def test_mistyped_field(topic, field, given, reason):
 
 @pytest.mark.parametrize(
     ["topic", "field", "max_length"],
-    [(t, f.name, f.max_length) for t, f in fields_of(lambda f: f.max_length is not None)],
+    [(t, f.name, f.max_length) for t, f in fields_of(lambda f: f.max_length is not None and f.pattern is None)],
 )
 @pytest.mark.parametrize("excess", [0, 1], ids=["at_limit", "over_limit"])
 def test_string_length_limit(topic, field, max_length, excess):
@@ -305,12 +307,118 @@ def test_string_length_limit(topic, field, max_length, excess):
         ("rush-delivery", "note", 4096),
         ("rush-delivery", "contract_id", 128),
         ("stale-update", "outcome", 64),
-        ("forecast-outcome", "period", 32),
+        ("forecast-outcome", "period", 7),
+        ("sales-action", "action_id", 128),
+        ("sales-action", "owner", 64),
     ],
 )
 def test_declared_size_limits(topic, field, max_length):
     (spec,) = [f for f in schema(topic).fields if f.name == field]
     assert spec.max_length == max_length
+
+
+@pytest.mark.parametrize(["topic", "field"], [(t, f.name) for t, f in fields_of(lambda f: f.type == "string")])
+def test_every_string_field_is_bounded(topic, field):
+    """What Credence derives from an input (team updates, deltas) is bounded by construction."""
+    assert schema(topic).spec(field).max_length is not None
+
+
+@pytest.mark.parametrize(
+    ["period", "reason"],
+    [
+        ("2026-10", None),
+        ("2026-01", None),
+        ("2026-12", None),
+        ("1999-09", None),
+        ("2026-²", "bad_value"),  # the issue's reproduction: int("²") raised in the team roll-up
+        ("²", "bad_value"),
+        ("2026-13", "bad_value"),
+        ("2026-00", "bad_value"),
+        ("2026-1", "bad_value"),
+        ("2026-9", "bad_value"),
+        ("２０２６-10", "bad_value"),  # full-width digits
+        ("٢٠٢٦-١٠", "bad_value"),  # Arabic-Indic digits
+        ("2026-10 ", "field_too_long"),
+        ("2026-10\n", "field_too_long"),
+        ("2026-Q4", "bad_value"),
+        ("10-2026", "bad_value"),
+        ("2026/10", "bad_value"),
+        ("", "bad_value"),
+        (" ", "bad_value"),
+        (202610, "wrong_type"),
+        ("2026-10" * 5, "field_too_long"),
+    ],
+    ids=repr,
+)
+def test_period_is_year_dash_month(period, reason):
+    payload = raw(value("forecast-outcome", period=period))
+    if reason is None:
+        assert schema("forecast-outcome").decode(payload)["period"] == period
+    else:
+        assert reason_of("forecast-outcome", payload) == reason
+
+
+# --- event times and the wall clock ------------------------------------------------
+
+
+def test_event_times_that_move_a_clock_are_bounded_by_the_wall_clock():
+    """``ts`` of every input and ``done_ts`` may not lie ahead; ``due_ts`` may."""
+    bounded = {(t, f.name) for t, f in fields_of(lambda f: f.not_future)}
+    assert bounded == {(t, "ts") for t in INPUT_TOPICS} | {("sales-action", "done_ts")}
+    assert {(t, f.name) for t, f in fields_of(lambda f: f.type == "timestamp")} == bounded | {
+        ("sales-action", "due_ts")
+    }
+
+
+@pytest.mark.parametrize("topic", INPUT_TOPICS)
+@pytest.mark.parametrize(
+    ["ts", "reason"],
+    [
+        (T0 - 1, None),
+        (T0, None),  # exactly at the limit
+        (T0 + 1, "future_event"),
+        ("2026-11-26T09:30:00.001Z", "future_event"),
+        ("9999-12-30T00:00:00Z", "future_event"),  # the issue's reproduction
+        (253_402_300_799_999, "future_event"),
+    ],
+)
+def test_an_event_time_after_the_limit_is_a_future_event(topic, ts, reason):
+    payload = raw(value(topic, ts=ts, **({"done_ts": T0 - 1} if topic == "sales-action" else {})))
+    if reason is None:
+        assert schema(topic).decode(payload, latest=T0)["ts"] == parse_ts(ts)
+    else:
+        with pytest.raises(InvalidEvent) as info:
+            schema(topic).decode(payload, latest=T0)
+        assert info.value.reason == reason and "ts" in info.value.detail
+
+
+@pytest.mark.parametrize(
+    ["fields", "reason"],
+    [
+        ({"due_ts": T0 + 365 * 86_400_000}, None),  # a due date ahead is what a plan is
+        ({"due_ts": T0 + 1, "done_ts": T0}, None),
+        ({"done_ts": T0 + 1}, "future_event"),  # work not done yet cannot be done on time
+        ({"done_ts": "9999-12-30T00:00:00Z"}, "future_event"),
+    ],
+)
+def test_sales_action_done_ts_is_bounded_due_ts_is_not(fields, reason):
+    payload = raw(value("sales-action", ts=T0 - 1, **fields))
+    if reason is None:
+        schema("sales-action").decode(payload, latest=T0)
+    else:
+        with pytest.raises(InvalidEvent) as info:
+            schema("sales-action").decode(payload, latest=T0)
+        assert info.value.reason == reason and "done_ts" in info.value.detail
+
+
+def test_without_a_limit_event_times_are_not_bounded():
+    assert schema("role-login").decode(raw(value("role-login", ts="9999-12-30T00:00:00Z")))["ts"] > T0
+
+
+def test_every_reason_is_documented():
+    root = Path(__file__).resolve().parents[2]
+    docs = "".join(p.read_text() for p in [root / "README.md", *root.glob("docs/*.md")])
+    assert sorted(r for r in REASONS if f"`{r}`" not in docs) == []
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 
-from streams.settings import Settings, SettingsError, load_settings
+from scoring.config import RuleConfig
+from streams.settings import RANGES, RULE_RANGES, Settings, SettingsError, env_name, load_settings
+
+#: every numeric setting: (environment variable, its range, whether it is an integer)
+NUMERIC = [(env_name(f), bounds, isinstance(getattr(Settings(), f), int)) for f, bounds in RANGES.items()] + [
+    (f"CREDENCE_RULE_{f.upper()}", bounds, isinstance(getattr(RuleConfig(), f), int))
+    for f, bounds in RULE_RANGES.items()
+]
+
+
+def _numeric_fields(cls: type) -> set[str]:
+    return {f.name for f in fields(cls) if type(f.default) in (int, float)}
 
 
 def test_defaults_without_environment() -> None:
@@ -29,6 +41,10 @@ def test_defaults_without_environment() -> None:
         ({"CREDENCE_STATE_FLUSH_SECONDS": "2.5"}, "state_flush_seconds", 2.5),
         ({"CREDENCE_STATE_CACHE_CUSTOMERS": "1000"}, "state_cache_customers", 1000),
         ({"CREDENCE_BATCH_MAX_EVENTS": "1"}, "batch_max_events", 1),
+        ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "3600"}, "max_event_skew_seconds", 3600.0),
+        ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "0"}, "max_event_skew_seconds", 0.0),
+        ({"CREDENCE_RISK_TICK_SECONDS": "0.1"}, "risk_tick_seconds", 0.1),
+        ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "1800"}, "session_timeout_seconds", 1800.0),
     ],
 )
 def test_values_are_converted(env: dict[str, str], field: str, expected: object) -> None:
@@ -56,11 +72,59 @@ def test_rule_parameters_come_from_the_environment() -> None:
         ({"CREDENCE_STATE_CACHE_CUSTOMERS": "0"}, "CREDENCE_STATE_CACHE_CUSTOMERS"),
         ({"CREDENCE_BATCH_MAX_EVENTS": "0"}, "CREDENCE_BATCH_MAX_EVENTS"),
         ({"CREDENCE_PROCESSING_GUARANTEE": "exactly_once"}, "CREDENCE_PROCESSING_GUARANTEE"),
+        # the reproductions: accepted, they spun the CPU or failed inside Faust unnamed
+        ({"CREDENCE_RISK_TICK_SECONDS": "0"}, "CREDENCE_RISK_TICK_SECONDS"),
+        ({"CREDENCE_RISK_TICK_SECONDS": "inf"}, "CREDENCE_RISK_TICK_SECONDS"),
+        ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "inf"}, "CREDENCE_SESSION_TIMEOUT_SECONDS"),
+        ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "-1"}, "CREDENCE_MAX_EVENT_SKEW_SECONDS"),
+        ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "a day"}, "CREDENCE_MAX_EVENT_SKEW_SECONDS"),
+        ({"CREDENCE_RULE_HIGH_INTENT_MIN_DWELL_SECONDS": "nan"}, "CREDENCE_RULE_HIGH_INTENT_MIN_DWELL_SECONDS"),
+        ({"CREDENCE_RULE_HIGH_INTENT_STREAK": "0"}, "CREDENCE_RULE_HIGH_INTENT_STREAK"),
+        ({"CREDENCE_RULE_DEDUP_HORIZON_MS": "1e9"}, "CREDENCE_RULE_DEDUP_HORIZON_MS"),
     ],
 )
 def test_a_bad_value_names_its_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(env)
+
+
+def test_every_numeric_setting_has_a_range() -> None:
+    assert set(RANGES) == _numeric_fields(Settings)
+    assert set(RULE_RANGES) == _numeric_fields(RuleConfig)
+
+
+def test_every_default_is_in_its_range() -> None:
+    for field, (low, high) in RANGES.items():
+        assert low <= getattr(Settings(), field) <= high, field
+    for field, (low, high) in RULE_RANGES.items():
+        assert low <= getattr(RuleConfig(), field) <= high, field
+
+
+def _out_of_range(low: float, high: float, integer: bool) -> list[str]:
+    below = str(int(low) - 1) if integer else repr(low / 2 if low > 0 else low - 1)
+    above = str(int(high) + 1) if integer else repr(high * 2)
+    return [below, above] + ([] if integer else ["inf", "-inf", "nan", "Infinity"])
+
+
+@pytest.mark.parametrize(
+    ["name", "raw"],
+    [(name, raw) for name, (low, high), integer in NUMERIC for raw in _out_of_range(low, high, integer)],
+)
+def test_every_number_outside_its_range_names_its_variable(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}="):
+        load_settings({name: raw})
+
+
+@pytest.mark.parametrize(
+    ["name", "raw"], [(name, repr(bound)) for name, bounds, _ in NUMERIC for bound in bounds]
+)
+def test_every_range_is_inclusive(name: str, raw: str) -> None:
+    load_settings({name: raw})
+
+
+def test_the_event_skew_reaches_the_engine_in_milliseconds() -> None:
+    assert Settings().max_event_skew_ms == 86_400_000
+    assert load_settings({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "1.5"}).max_event_skew_ms == 1_500
 
 
 def test_secrets_are_masked() -> None:
