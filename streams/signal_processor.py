@@ -20,19 +20,21 @@ behind a flush.)
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from faust.types import TP
 
+from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC
 from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
-from scoring.engine import SignalEngine
+from scoring.engine import TEAM_INPUTS, SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
 from scoring.timeutil import now_ms
 from streams import metrics, transport
@@ -134,27 +136,25 @@ class SignalProcessor:
         outcomes: Counter[tuple[str, Outcome]] = Counter()
         acks = self._acks
         engine = self.engine
-        for tp, records in batch.items():
+        for tp, topic, record in in_time_order(batch):
             partition = self.cache.partition = tp.partition
-            topic = logical_name(tp.topic)
-            for record in records:
-                if topic == RISK_TICKS:
-                    tick = orjson.loads(record.value or b"{}")
-                    handled = engine.fire_customer(tick["customer_id"], tick["now"], partition)
-                else:
-                    handled = engine.handle(topic, record.key, record.value, partition)
-                    outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
-                    if handled.error is not None:
-                        acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
-                    elif handled.outcome is Outcome.LATE:
-                        acks.append(
-                            await _dead_letter(record, topic, "late_event", "older than the de-duplication horizon")
-                        )
-                if handled.deltas:
-                    ingest_ms = record.timestamp if topic != RISK_TICKS else None
-                    acks += await _send_deltas(handled.deltas, ingest_ms)
-                if handled.outputs:
-                    acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
+            if topic == RISK_TICKS:
+                tick = orjson.loads(record.value or b"{}")
+                handled = engine.fire_customer(tick["customer_id"], tick["now"], partition)
+            else:
+                handled = engine.handle(topic, record.key, record.value, partition)
+                outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
+                if handled.error is not None:
+                    acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
+                elif handled.outcome is Outcome.LATE:
+                    acks.append(
+                        await _dead_letter(record, topic, "late_event", "older than the de-duplication horizon")
+                    )
+            if handled.deltas:
+                ingest_ms = record.timestamp if topic != RISK_TICKS else None
+                acks += await _send_deltas(handled.deltas, ingest_ms)
+            if handled.outputs:
+                acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
         for (topic, outcome), count in outcomes.items():
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
@@ -202,6 +202,38 @@ async def _send_deltas(deltas: list[SignalDelta], ingest_ms: int | None) -> list
         if ingest_ms is not None:
             metrics.DELTA_LATENCY.labels("ingest").observe(max(0, detected - ingest_ms) / 1000)
     return futures
+
+
+#: which topic's record goes first when two records of a fetch have the same timestamp:
+#: ownership before the events it applies to
+TOPIC_ORDER = {name: rank for rank, name in enumerate((DIRECTORY_TOPIC, *BEHAVIOUR_TOPICS, *TEAM_INPUTS, RISK_TICKS))}
+
+
+def in_time_order(batch: Mapping[TP, Sequence[transport.Record]]) -> Iterator[tuple[TP, str, transport.Record]]:
+    """A fetch's records as ``(partition, logical topic, record)``, merged by record
+    timestamp (ties: :data:`TOPIC_ORDER`, then offset), each partition's own order kept.
+
+    This is Kafka Streams' order within a task (its ``PartitionGroup`` takes the record
+    with the lowest head timestamp): without it the records of a fetch went partition by
+    partition, and a customer's directory record produced before its behaviour events
+    could be applied after them, its deltas stamped with no team. Records of different
+    partitions never share a customer, so merging the whole fetch changes no
+    customer's own order.
+    """
+    if len(batch) == 1:
+        ((tp, records),) = batch.items()
+        topic = logical_name(tp.topic)
+        for record in records:
+            yield tp, topic, record
+        return
+    runs = []
+    for tp, records in batch.items():
+        topic = logical_name(tp.topic)
+        rank = TOPIC_ORDER[topic]
+        # TP (a named tuple) settles ties of timestamp, topic and offset: never the record
+        runs.append([(record.timestamp, rank, record.offset, tp, topic, record) for record in records])
+    for _, _, _, tp, topic, record in heapq.merge(*runs):
+        yield tp, topic, record
 
 
 def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any]]]) -> list[Output]:
