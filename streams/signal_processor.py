@@ -2,7 +2,8 @@
 
 It reads every customer-keyed input (the four behaviour topics, the directory, the two
 team inputs it re-keys by team, and the risk timer's ticks) so that a customer's whole
-state is one table value, updated in arrival order. The consumer hands it each fetch
+state is one table value, updated in arrival order (within a fetch: by record
+timestamp, :func:`streams.fetch_order.in_time_order`). The consumer hands it each fetch
 as one list (:func:`streams.transport.deliver_in_batches`): Faust's one-event-at-a-time
 delivery alone costs more CPU than all of the scoring.
 
@@ -20,21 +21,19 @@ behind a flush.)
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from faust.types import TP
 
-from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC
 from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
-from scoring.engine import TEAM_INPUTS, SignalEngine
+from scoring.engine import SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
 from scoring.timeutil import now_ms
 from streams import metrics, transport
@@ -42,6 +41,7 @@ from streams.app import app, settings
 from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
 from streams.customer_cache import CustomerCache
 from streams.dead_letters import dead_letter_record
+from streams.fetch_order import in_time_order
 from streams.publish import send, send_outputs
 from streams.table_writer import partition_db
 
@@ -136,7 +136,7 @@ class SignalProcessor:
         outcomes: Counter[tuple[str, Outcome]] = Counter()
         acks = self._acks
         engine = self.engine
-        for tp, topic, record in in_time_order(batch):
+        for tp, topic, record in in_time_order(batch, logical_name):
             partition = self.cache.partition = tp.partition
             if topic == RISK_TICKS:
                 tick = orjson.loads(record.value or b"{}")
@@ -202,38 +202,6 @@ async def _send_deltas(deltas: list[SignalDelta], ingest_ms: int | None) -> list
         if ingest_ms is not None:
             metrics.DELTA_LATENCY.labels("ingest").observe(max(0, detected - ingest_ms) / 1000)
     return futures
-
-
-#: which topic's record goes first when two records of a fetch have the same timestamp:
-#: ownership before the events it applies to
-TOPIC_ORDER = {name: rank for rank, name in enumerate((DIRECTORY_TOPIC, *BEHAVIOUR_TOPICS, *TEAM_INPUTS, RISK_TICKS))}
-
-
-def in_time_order(batch: Mapping[TP, Sequence[transport.Record]]) -> Iterator[tuple[TP, str, transport.Record]]:
-    """A fetch's records as ``(partition, logical topic, record)``, merged by record
-    timestamp (ties: :data:`TOPIC_ORDER`, then offset), each partition's own order kept.
-
-    This is Kafka Streams' order within a task (its ``PartitionGroup`` takes the record
-    with the lowest head timestamp): without it the records of a fetch went partition by
-    partition, and a customer's directory record produced before its behaviour events
-    could be applied after them, its deltas stamped with no team. Records of different
-    partitions never share a customer, so merging the whole fetch changes no
-    customer's own order.
-    """
-    if len(batch) == 1:
-        ((tp, records),) = batch.items()
-        topic = logical_name(tp.topic)
-        for record in records:
-            yield tp, topic, record
-        return
-    runs = []
-    for tp, records in batch.items():
-        topic = logical_name(tp.topic)
-        rank = TOPIC_ORDER[topic]
-        # TP (a named tuple) settles ties of timestamp, topic and offset: never the record
-        runs.append([(record.timestamp, rank, record.offset, tp, topic, record) for record in records])
-    for _, _, _, tp, topic, record in heapq.merge(*runs):
-        yield tp, topic, record
 
 
 def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any]]]) -> list[Output]:
