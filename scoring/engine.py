@@ -115,7 +115,7 @@ class SignalEngine:
         outputs: list[Output] = []
         owner = state.effective_owner
         if topic == DIRECTORY_TOPIC:
-            outputs += state.ledger.owner_changed(state.customer_id, owner)
+            outputs += state.ledger.owner_changed(state.customer_id, owner, self.rollup)
         else:
             recheck = state.ledger.activity_recheck_at(self.rollup)
             outputs += state.ledger.record_activity(state.customer_id, event.ts, owner, self.rollup)
@@ -193,7 +193,7 @@ class SignalEngine:
         if state is None:
             return Handled(Outcome.ACCEPTED)  # nothing to forget
         state.clear_owner()
-        left = state.ledger.owner_changed(state.customer_id, state.effective_owner)
+        left = state.ledger.owner_changed(state.customer_id, state.effective_owner, self.rollup)
         self.store.save(state)
         return Handled(Outcome.ACCEPTED, outputs=left)
 

@@ -418,7 +418,7 @@ class TraceabilityView(TeamTableView):
         if team is None:
             return self.json({"error": "not_found", "team_id": team_id, "detail": "unknown team"}, status=404)
         start = at - WEEK_MS
-        body = traceability_csv(traceability(team, start, at))
+        body = traceability_csv(traceability(all_teams(), team_id, start, at))
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", team_id)[:80]
         local_day = datetime.fromtimestamp(at / 1000, ZoneInfo(cfg.time_zone)).date().isoformat()
         return self.bytes(

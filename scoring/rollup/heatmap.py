@@ -41,9 +41,11 @@ def boundaries_crossed(after: int, until: int, cfg: RollupConfig) -> list[int]:
 
 def snapshot(teams: Iterable[TeamState], at: int, cfg: RollupConfig) -> list[dict[str, Any]]:
     """One ``credibility-heatmap`` record per region, as of ``at``."""
+    teams = sorted(teams, key=lambda t: t.team_id)
     week_start = at - WEEK_MS
     regions: dict[str, dict[str, Any]] = {}
-    for team in sorted(teams, key=lambda t: t.team_id):
+    lists: dict[str, list[dict[str, Any]]] | None = None
+    for team in teams:
         record = team.record(at, cfg)
         if record is None:
             continue
@@ -63,19 +65,52 @@ def snapshot(teams: Iterable[TeamState], at: int, cfg: RollupConfig) -> list[dic
             {k: record[k] for k in ("team_id", "score", "band", "components", "components_used")}
         )
         if record["band"] == "red":
-            entry["traceability"][team.team_id] = traceability(team, week_start, at)
+            if lists is None:
+                lists = traceability_lists(teams, week_start, at)
+            entry["traceability"][team.team_id] = lists.get(team.team_id, [])
     for entry in regions.values():
         entry["regions_total"] = len(regions)
     return [regions[r] for r in sorted(regions)]
 
 
-def traceability(team: TeamState, start: int, end: int) -> list[dict[str, Any]]:
-    """Every delta of the team with trigger time in ``[start, end)``, oldest first."""
-    rows = [t for t in team.trace.values() if start <= t["ts_ms"] < end]
-    return [
-        {k: v for k, v in t.items() if k != "ts_ms"}
-        for t in sorted(rows, key=lambda t: (t["ts_ms"], t["delta_id"]))
-    ]
+def traceability_lists(teams: Iterable[TeamState], start: int, end: int) -> dict[str, list[dict[str, Any]]]:
+    """Per team, every delta of its customers with trigger time in ``[start, end)``,
+    oldest first.
+
+    A delta belongs to the team its customer belongs to now (the team holding the
+    customer's row: its directory record's team, ``unassigned`` after a tombstone),
+    with the customer's region there, whichever team it was sent to when it fired: a
+    delta that fired before its customer's directory record was applied, or before the
+    customer moved, follows the customer. The lists are then the same whatever order
+    the directory record and the events came in. A customer no team holds keeps its
+    deltas where they were sent.
+    """
+    teams = sorted(teams, key=lambda t: t.team_id)
+    home: dict[str, tuple[str, str | None]] = {}  # customer -> (team, region)
+    for team in teams:
+        for customer_id, row in team.customers.items():
+            home.setdefault(customer_id, (team.team_id, row[3]))  # held twice only during a move
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for team in teams:
+        for trace in team.trace.values():
+            if start <= trace["ts_ms"] < end:
+                found = home.get(trace["customer_id"])
+                if found is None:
+                    rows.setdefault(team.team_id, {})[trace["delta_id"]] = trace
+                else:  # a delta sent again (to another team) is listed once
+                    rows.setdefault(found[0], {})[trace["delta_id"]] = {**trace, "region": found[1]}
+    return {
+        team_id: [
+            {k: v for k, v in t.items() if k != "ts_ms"}
+            for t in sorted(held.values(), key=lambda t: (t["ts_ms"], t["delta_id"]))
+        ]
+        for team_id, held in rows.items()
+    }
+
+
+def traceability(teams: Iterable[TeamState], team_id: str, start: int, end: int) -> list[dict[str, Any]]:
+    """One team's list of :func:`traceability_lists`."""
+    return traceability_lists(teams, start, end).get(team_id, [])
 
 
 CSV_COLUMNS = ("ts", "customer_id", "ip", "signal", "points", "delta_id", "evidence_ids")

@@ -126,10 +126,14 @@ class CustomerLedger:
         times = [t for t in (self.next_expiry(cfg), self.activity_recheck_at(cfg)) if t is not None]
         return min(times) if times else None
 
-    def owner_changed(self, customer_id: str, owner: Owner) -> list[Output]:
-        if self.reported is None or self.reported[0] == team_of(owner):
-            return []
-        return self._report(customer_id, owner)
+    def owner_changed(self, customer_id: str, owner: Owner, cfg: RollupConfig) -> list[Output]:
+        """A directory record (or tombstone) was applied: the customer's score carries
+        the new owner, and a new team takes the customer over (its traceability list
+        then holds the customer's deltas, see :func:`scoring.rollup.heatmap.traceability_lists`)."""
+        outputs = [self._score(customer_id, owner, cfg)] if self.as_of is not None else []
+        if self.reported is not None and self.reported[0] != team_of(owner):
+            outputs += self._report(customer_id, owner)
+        return outputs
 
     def _trim(self, cfg: RollupConfig) -> None:
         assert self.as_of is not None

@@ -59,7 +59,9 @@ class TeamState:
     actions: dict[str, list[Any]] = field(default_factory=dict)
     #: period -> [ts, forecast_amount, actual_amount]
     periods: dict[str, list[Any]] = field(default_factory=dict)
-    #: delta_id -> trace entry (with ``ts_ms``) for the traceability lists
+    #: delta_id -> trace entry (with ``ts_ms``) of the deltas sent to this team; a
+    #: traceability list shows each under the team its customer belongs to now
+    #: (:func:`scoring.rollup.heatmap.traceability_lists`)
     trace: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: comparable content of the last published record
     published: list[Any] | None = None

@@ -321,8 +321,7 @@ def test_traceability_rows():
     ],
 )
 def test_traceability_range(start, end, count):
-    team = snapshot_teams().store.load("TR")
-    assert len(traceability(team, start, end)) == count
+    assert len(traceability(snapshot_teams().store.all(), "TR", start, end)) == count
 
 
 def test_trace_is_deduplicated_by_delta_id():
@@ -330,7 +329,7 @@ def test_trace_is_deduplicated_by_delta_id():
     rollup.apply("TR", action("O1", "demo", FRI - 2 * D, team_id="TR"))
     rollup.apply("TR", trace_update(IN_WEEK[0]))
     rollup.apply("TR", trace_update(IN_WEEK[0]))
-    assert len(traceability(rollup.store.load("TR"), FRI - 7 * D, FRI)) == 1
+    assert len(traceability(rollup.store.all(), "TR", FRI - 7 * D, FRI)) == 1
 
 
 def test_snapshot_of_an_unknown_region_and_no_red_team():

@@ -491,10 +491,10 @@ def test_record_activity_reports(steps, reports):
 def test_moving_teams_tells_the_old_team_first():
     ledger = CustomerLedger()
     ledger.record_activity("C1", T, Owner("T1", "east", "R1"), CFG)
-    outputs = ledger.owner_changed("C1", Owner("T2", "west", "R2"))
+    outputs = ledger.owner_changed("C1", Owner("T2", "west", "R2"), CFG)
     assert [(o.key, o.value["kind"]) for o in outputs] == [("T1", "customer_left"), ("T2", "customer")]
-    assert ledger.owner_changed("C1", Owner("T2", "west", "R2")) == []
-    assert [(o.key, o.value["kind"]) for o in ledger.owner_changed("C1", Owner())] == [
+    assert ledger.owner_changed("C1", Owner("T2", "west", "R2"), CFG) == []
+    assert [(o.key, o.value["kind"]) for o in ledger.owner_changed("C1", Owner(), CFG)] == [
         ("T2", "customer_left"), ("unassigned", "customer"),
     ]  # fmt: skip
 
