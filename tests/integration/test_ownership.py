@@ -1,5 +1,6 @@
-"""Ownership on a live worker: directory records produced just before a team's behaviour
-events, all in one go (so one fetch may hand over the events' partitions first)."""
+"""Ownership on a live worker: a team's traceability list holds every delta of its
+customers, whether their directory records came just before their behaviour events (all
+produced in one go, so one fetch may hand over the events' partitions first) or after."""
 
 from __future__ import annotations
 
@@ -9,49 +10,79 @@ from typing import Any
 from scoring.rollup.heatmap import last_boundary
 from tests.integration.scenario import HOUR
 from tests.integration.test_web import CFG, TOKEN, get, wait_for_group
-from tests.support.workers import Deployment, Record
+from tests.support.workers import Deployment, Record, Worker
 
 TEAM = "team-red"
 CUSTOMERS = [f"own-{n}" for n in range(8)]
 ROLES = ("procurement", "technical", "legal")
 
 
-def team_log(boundary: int) -> list[Record]:
-    """Each customer's directory record, then its decision chain (complete 2 h before
-    ``boundary``): a record's Kafka timestamp (its send time) follows this order."""
-    log: list[Record] = []
-    for customer in CUSTOMERS:
-        log.append(("customer-directory", customer,
-                    {"customer_id": customer, "team_id": TEAM, "region": "east", "rep_id": "rep-1"}))
-        log += [
-            ("role-login", customer, {"event_id": f"{customer}-l{i}", "ts": boundary - (4 - i) * HOUR,
-                                      "customer_id": customer, "ip": "203.0.113.7", "user_id": f"u{i}",
-                                      "role": role})
-            for i, role in enumerate(ROLES)
-        ]
-    return log
+def directory(customer: str) -> Record:
+    return "customer-directory", customer, {"customer_id": customer, "team_id": TEAM, "region": "east",
+                                            "rep_id": "rep-1"}
 
 
-def test_a_teams_traceability_lists_every_customer_whose_directory_record_came_first(
-    deployment: Deployment,
-) -> None:
+def decision_chain(customer: str, boundary: int) -> list[Record]:
+    """Three logins, complete 2 h before ``boundary``: a decision chain in its week."""
+    return [
+        ("role-login", customer, {"event_id": f"{customer}-l{i}", "ts": boundary - (4 - i) * HOUR,
+                                  "customer_id": customer, "ip": "203.0.113.7", "user_id": f"u{i}", "role": role})
+        for i, role in enumerate(ROLES)
+    ]
+
+
+def started(deployment: Deployment) -> tuple[Worker, int]:
     deployment.env_extra["CREDENCE_WEB_TOKEN"] = TOKEN
     worker = deployment.start_worker()
     wait_for_group([worker])
-    boundary = last_boundary(int(time.time() * 1000), CFG)
-    deployment.produce(team_log(boundary))
+    return worker, last_boundary(int(time.time() * 1000), CFG)
 
+
+def consume_deltas(deployment: Deployment) -> list[dict[str, Any]]:
     deltas = [r for _, r in deployment.consume_until(["signal-deltas"], lambda rs: len(rs) >= len(CUSTOMERS))]
     assert sorted(d["customer_id"] for d in deltas) == CUSTOMERS
-    assert {d["team_id"] for d in deltas} == {TEAM}, [(d["customer_id"], d["team_id"]) for d in deltas]
+    return deltas
 
-    end = time.monotonic() + 90
-    listed: list[str] = []
-    while sorted(listed) != CUSTOMERS:
-        assert time.monotonic() < end, f"the CSV lists {listed}\n{worker.log_tail()}"
+
+def wait_for_listed(worker: Worker, delta_ids: set[str], deadline_s: float = 90.0) -> list[list[str]]:
+    """Poll the team's CSV (the week before the last boundary) until it lists exactly
+    ``delta_ids``; returns its rows."""
+    end = time.monotonic() + deadline_s
+    rows: list[list[str]] = []
+    while {r[5] for r in rows} != delta_ids:
+        assert time.monotonic() < end, f"the CSV lists {rows}\n{worker.log_tail()}"
         assert worker.alive, worker.log_tail()
         status, _, body = get(worker, f"/teams/{TEAM}/traceability.csv", token=TOKEN)
-        rows: list[Any] = [line.split(",") for line in body.decode().splitlines()[1:]] if status == 200 else []
-        listed = [r[1] for r in rows]
+        rows = [line.split(",") for line in body.decode().splitlines()[1:]] if status == 200 else []
         time.sleep(0.3)
-    assert {d["delta_id"] for d in deltas} == {r[5] for r in rows}
+    return rows
+
+
+def test_deltas_of_customers_whose_directory_record_came_first_are_stamped_and_listed(
+    deployment: Deployment,
+) -> None:
+    worker, boundary = started(deployment)
+    # each customer's directory record, then its events: record timestamps in that order
+    deployment.produce([r for c in CUSTOMERS for r in (directory(c), *decision_chain(c, boundary))])
+    deltas = consume_deltas(deployment)
+    assert {d["team_id"] for d in deltas} == {TEAM}, [(d["customer_id"], d["team_id"]) for d in deltas]
+    rows = wait_for_listed(worker, {d["delta_id"] for d in deltas})
+    assert sorted(r[1] for r in rows) == CUSTOMERS
+
+
+def test_deltas_that_fired_before_the_directory_record_follow_the_customer(deployment: Deployment) -> None:
+    worker, boundary = started(deployment)
+    deployment.produce([r for c in CUSTOMERS for r in decision_chain(c, boundary)])
+    deltas = consume_deltas(deployment)
+    assert {d["team_id"] for d in deltas} == {None}  # stamped as they fired: no owner yet
+    deployment.produce([directory(c) for c in CUSTOMERS])
+    rows = wait_for_listed(worker, {d["delta_id"] for d in deltas})
+    assert sorted(r[1] for r in rows) == CUSTOMERS
+    # the customers' scores carry their new owner
+    scores: dict[str, dict[str, Any]] = {}
+
+    def all_owned(records: list[tuple[str, dict[str, Any]]]) -> bool:
+        scores.update((r["customer_id"], r) for _, r in records)
+        return len(scores) == len(CUSTOMERS) and all(s["team_id"] == TEAM for s in scores.values())
+
+    deployment.consume_until(["customer-scores"], all_owned)
