@@ -165,7 +165,7 @@ class SignalEngine:
     ) -> list[Output]:
         outputs: list[Output] = []
         for delta in deltas:
-            outputs += state.ledger.add_delta(delta, delta.to_record(None), self.rollup)
+            outputs += state.ledger.add_delta(delta, delta.to_record(None), state.effective_owner, self.rollup)
         if deltas and (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)
         return outputs

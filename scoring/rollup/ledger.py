@@ -73,9 +73,13 @@ class CustomerLedger:
         return self._report(customer_id, owner)
 
     def add_delta(
-        self, delta: SignalDelta, record: dict[str, Any], cfg: RollupConfig
+        self, delta: SignalDelta, record: dict[str, Any], owner: Owner, cfg: RollupConfig
     ) -> list[Output]:
-        """Count a delta; return the new score, alerts raised or retracted, team updates."""
+        """Count a delta; return the new score, alerts raised or retracted, team updates.
+
+        ``owner`` is the customer's (directory first): its score and its team follow it,
+        not the fields of the event that completed the delta, which only stamp the delta.
+        """
         entry = [delta.delta_id, delta.signal, delta.points, delta.ts]
         insort(self.entries, entry, key=_entry_order)
         self._count_entry(entry, 1)
@@ -85,10 +89,10 @@ class CustomerLedger:
             self.last_delta = record
         self.as_of = max(self.as_of or delta.ts, delta.ts)
         self._trim(cfg)
-        outputs = [self._score(delta.customer_id, delta.owner, cfg)]
+        outputs = [self._score(delta.customer_id, owner, cfg)]
         outputs += self._update_alerts(delta, cfg)
-        outputs.append(Output(TEAM_UPDATES, team_of(delta.owner), _trace_entry(record)))
-        return outputs + self._report(delta.customer_id, delta.owner)
+        outputs.append(Output(TEAM_UPDATES, team_of(owner), _trace_entry(record)))
+        return outputs + self._report(delta.customer_id, owner)
 
     def expire(self, customer_id: str, owner: Owner, now: int, cfg: RollupConfig) -> list[Output]:
         """The clock moved to ``now``: deltas that left the window change the score, and

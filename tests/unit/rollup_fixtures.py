@@ -115,7 +115,7 @@ def make_delta(
 
 def trace_update(delta: SignalDelta) -> dict[str, Any]:
     """The ``delta`` team update a customer ledger sends for ``delta``."""
-    outputs = CustomerLedger().add_delta(delta, delta.to_record(None), RollupConfig())
+    outputs = CustomerLedger().add_delta(delta, delta.to_record(None), delta.owner, RollupConfig())
     (update,) = [o.value for o in outputs if o.topic == TEAM_UPDATES and o.value["kind"] == "delta"]
     return update
 

@@ -57,7 +57,7 @@ def published(deltas: Iterable[SignalDelta]) -> tuple[CustomerLedger, list[dict[
     ledger = CustomerLedger()
     records = []
     for delta in deltas:
-        records += of(ledger.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts")
+        records += of(ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG), "procurement-alerts")
     return ledger, records
 
 

@@ -26,7 +26,7 @@ def ledger_with(deltas, cfg=CFG) -> tuple[CustomerLedger, list]:
     ledger = CustomerLedger()
     outputs = []
     for delta in deltas:
-        outputs += ledger.add_delta(delta, delta.to_record(None), cfg)
+        outputs += ledger.add_delta(delta, delta.to_record(None), delta.owner, cfg)
     return ledger, outputs
 
 
@@ -265,7 +265,7 @@ def test_procurement_alerts(steps, alerts):
     ledger = CustomerLedger()
     raised = []
     for i, delta in enumerate(deltas):
-        for alert in of(ledger.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts"):
+        for alert in of(ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG), "procurement-alerts"):
             raised.append((i, [c["delta_id"] for c in alert["contributing_deltas"]]))
     assert raised == [(i, [deltas[j].delta_id for j in js]) for i, js in alerts]
 
@@ -311,7 +311,7 @@ def test_procurement_alerts_out_of_order(steps, changes):
     ledger = CustomerLedger()
     got = []
     for i, delta in enumerate(deltas):
-        for alert in of(ledger.add_delta(delta, delta.to_record(None), CFG), "procurement-alerts"):
+        for alert in of(ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG), "procurement-alerts"):
             got.append((i, "-" if alert["retracted"] else "+", alert["alert_id"]))
     expected = []
     for i, sign, js in changes:  # an alert's deltas in (ts, delta_id) order
@@ -328,7 +328,7 @@ def test_procurement_alert_retraction_record():
     chain, rush, risk = d(DC, 12, T), d(URG, 6, T + D), d(RISK, -5, T + H, owner=Owner("T2", "west", "R2"))
     ledger, outputs = ledger_with([chain, rush])
     (alert,) = of(outputs, "procurement-alerts")
-    (retraction,) = of(ledger.add_delta(risk, risk.to_record(None), CFG), "procurement-alerts")
+    (retraction,) = of(ledger.add_delta(risk, risk.to_record(None), risk.owner, CFG), "procurement-alerts")
     assert retraction == {
         "alert_id": alert["alert_id"],
         "customer_id": "C1",
@@ -347,7 +347,7 @@ def test_a_back_filled_delta_behind_the_clock_is_trimmed_without_an_alert():
     ledger, _ = ledger_with([d(URG, 6, T)])
     ledger.expire("C1", OWNER, T + 56 * D, CFG)  # the clock moved on: the delta aged out
     late = d(URG, 18, T + D)
-    outputs = ledger.add_delta(late, late.to_record(None), CFG)
+    outputs = ledger.add_delta(late, late.to_record(None), late.owner, CFG)
     assert of(outputs, "procurement-alerts") == []
     assert of(outputs, "customer-scores")[0]["net_points"] == 0
 
@@ -366,7 +366,7 @@ def test_states_stored_with_last_alert_ts_load(last_alert_ts, later, alerted):
     assert ledger.alerts == ([] if last_alert_ts is None else [[last_alert_ts, None]])
     outputs = []
     for delta in (d(DC, 12, later), d(URG, 6, later)):
-        outputs += ledger.add_delta(delta, delta.to_record(None), CFG)
+        outputs += ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG)
     assert [a["retracted"] for a in of(outputs, "procurement-alerts")] == ([False] if alerted else [])
     assert CustomerLedger.from_json(ledger.to_json()) == ledger
 
@@ -446,7 +446,7 @@ def test_add_delta_outputs_and_trace_entry():
     )  # fmt: skip
     ledger = CustomerLedger()
     ledger.activity_ts = T
-    outputs = ledger.add_delta(delta, delta.to_record(None), CFG)
+    outputs = ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG)
     assert [(o.topic, o.key) for o in outputs] == [
         ("customer-scores", "C1"), (TEAM_UPDATES, "T1"), (TEAM_UPDATES, "T1"),
     ]  # fmt: skip
@@ -510,7 +510,7 @@ def alert_ids(deltas, cfg=CFG):
     ledger = CustomerLedger()
     ids = []
     for delta in deltas:
-        ids += [a["alert_id"] for a in of(ledger.add_delta(delta, delta.to_record(None), cfg),
+        ids += [a["alert_id"] for a in of(ledger.add_delta(delta, delta.to_record(None), delta.owner, cfg),
                                           "procurement-alerts")]  # fmt: skip
     return sorted(ids)
 

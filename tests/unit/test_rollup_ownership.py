@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from scoring.config import RuleConfig
@@ -47,7 +48,7 @@ def feed(rollup: TeamRollup, outputs: list[Output], new_team_first: str | None =
 
 def fired(ledger: CustomerLedger, owner: Owner, ts: int, customer_id: str = "C1") -> tuple[str, list[Output]]:
     delta = make_delta("decision_chain", 12, ts, customer_id=customer_id, owner=owner)
-    return delta.delta_id, ledger.add_delta(delta, delta.to_record(None), CFG)
+    return delta.delta_id, ledger.add_delta(delta, delta.to_record(None), delta.owner, CFG)
 
 
 @pytest.mark.parametrize("new_team_first", [None, "T1"], ids=["as sent", "the new team's record first"])
@@ -174,6 +175,26 @@ def test_replay_follows_a_move_whatever_the_positions(first, second):
     assert (heatmap, score) == heatmap_and_score([directory("C1", "T1"), directory("C1", "T2", "west"), *EVENTS])
     assert traces(heatmap) == {"T1": [], "T2": ["decision_chain", "high_intent", "urgency"], UNASSIGNED: []}
     assert (score["team_id"], score["region"]) == ("T2", "west")
+
+
+def stamped(records: list[LogRecord], team_id: str) -> list[LogRecord]:
+    """``records`` with a ``team_id`` field on every event."""
+    return [LogRecord(r.topic, r.key, orjson.dumps({**orjson.loads(r.value or b"{}"), "team_id": team_id}))
+            for r in records]  # fmt: skip
+
+
+@pytest.mark.parametrize("position", range(len(EVENTS) + 1))
+def test_the_directory_not_the_events_team_field_names_the_customers_team(position):
+    """Events carrying another team stamp their deltas with it (SPEC: the completing
+    event's fields win), but the customer, its score and its deltas' list follow the
+    directory record, wherever it comes."""
+    events = stamped(EVENTS, "T2")
+    result = replay([*ACTIONS, *events[:position], directory("C1", "T1"), *events[position:]], catalog(),
+                    RuleConfig(), heatmap_at=FRI, rollup=CFG)  # fmt: skip
+    assert {d.owner.team_id for d in result.deltas} == {"T2"}
+    heatmap = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
+    assert traces(heatmap) == {"T1": ["decision_chain", "high_intent", "urgency"], "T2": [], UNASSIGNED: []}
+    assert of(result.outputs, "customer-scores", "C1")[-1]["team_id"] == "T1"
 
 
 def test_replay_without_a_directory_record_lists_the_deltas_as_unassigned():
