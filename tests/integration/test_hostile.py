@@ -85,12 +85,12 @@ def _hostile(now: int) -> list[tuple[Record, set[str]]]:
                                            "contract_id": "CT-H"}), {"key_mismatch"}),
         (("role-login", "h-1", {**login, "event_id": "h-ts", "ts": "2026-11-26T10:00:00"}), {"bad_timestamp"}),
         (("role-login", "h-1", {**login, "event_id": "h-ts2", "ts": True}), {"bad_timestamp", "wrong_type"}),
-        (("role-login", "h-1", '{"event_id": "h-ts3", "ts": 1%s, "customer_id": "h-1", "user_id": "u", '
-                               '"role": "legal"}' % ("0" * 30)), {"bad_timestamp", "invalid_json"}),
+        (("role-login", "h-1", '{"event_id": "h-ts3", "ts": 1' + "0" * 30 + ', "customer_id": "h-1", "user_id": "u", '
+                               '"role": "legal"}'), {"bad_timestamp", "invalid_json"}),
         (("document-open", "h-1", {"event_id": "h-dw", "ts": t, "customer_id": "h-1", "document_type": "quote",
                                    "document_id": "d", "dwell_seconds": -1}), {"bad_value"}),
-        (("role-login", "h-1", '{"event_id": "h-uni", "ts": %d, "customer_id": "h-1", "user_id": "u", '
-                               '"role": "\\u202e\\u0000\\udbff"}' % t), {"bad_value", "invalid_json"}),
+        (("role-login", "h-1", f'{{"event_id": "h-uni", "ts": {t}, "customer_id": "h-1", "user_id": "u", '
+                               '"role": "\\u202e\\u0000\\udbff"}'), {"bad_value", "invalid_json"}),
         (("role-login", "h-1", {**login, "event_id": "e" * 60_000}), {"field_too_long"}),
         (("stale-update", "h-1", [1, 2, 3]), {"not_an_object"}),
     ]
