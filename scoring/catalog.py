@@ -38,6 +38,11 @@ class TopicSpec:
     def compacted(self) -> bool:
         return self.config.get("cleanup.policy") == "compact"
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The topic's record size limit (``max.message.bytes``): every record we write stays below it."""
+        return int(self.config["max.message.bytes"])
+
 
 @dataclass(frozen=True)
 class Catalog:

@@ -215,8 +215,8 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
 
 async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
-    value = dead_letter_record(record, topic, reason, detail, now_ms())
-    return await send("dead-letter", record.key, orjson.dumps(value))
+    letter = dead_letter_record(record, topic, reason, detail, now_ms())
+    return await send("dead-letter", letter.key, orjson.dumps(letter.value))
 
 
 @app.timer(settings.state_flush_seconds)
