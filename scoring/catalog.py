@@ -40,8 +40,13 @@ class TopicSpec:
 
     @property
     def max_message_bytes(self) -> int:
-        """The topic's record size limit (``max.message.bytes``): every record we write stays below it."""
         return int(self.config["max.message.bytes"])
+
+    @property
+    def value_budget(self) -> int:
+        """The most a record value Credence writes here may encode to: half the topic's
+        ``max.message.bytes``, so that the key and Kafka's record overhead always fit."""
+        return self.max_message_bytes // 2
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,6 @@ class DeadLetter(NamedTuple):
     value: dict[str, Any]
 
 
-def value_budget(max_message_bytes: int) -> int:
-    """The most a dead-letter value may encode to: half the topic's limit, so the key and
-    Kafka's per-record overhead always fit beside it."""
-    return max_message_bytes // 2
-
-
 def dead_letter(
     topic: str,
     partition: int,
@@ -49,10 +43,10 @@ def dead_letter(
     reason: str,
     detail: str,
     now_ms: int,
-    max_message_bytes: int,
+    budget: int,
 ) -> DeadLetter:
-    """The dead letter of one input record; ``orjson.dumps(value)`` is at most
-    :func:`value_budget` bytes. The payload is text when it is UTF-8, else base64
+    """The dead letter of one input record; ``orjson.dumps(value)`` is at most ``budget``
+    bytes (the topic's :attr:`~scoring.catalog.TopicSpec.value_budget`). The payload is text when it is UTF-8, else base64
     (``payload_encoding``)."""
     key_text, key_extra = (None, {}) if key is None else _text_field("key", key, key.decode("utf-8", "replace"), KEY_BYTES)
     detail_text, detail_extra = _text_field("detail", detail.encode(), detail, DETAIL_BYTES)
@@ -72,7 +66,7 @@ def dead_letter(
     }
     if payload is not None and text is not None:
         # the room left once everything else is written (``null`` stands in for the payload)
-        room = value_budget(max_message_bytes) - len(orjson.dumps(value)) + len(b"null") - _TRUNCATION_BYTES
+        room = budget - len(orjson.dumps(value)) + len(b"null") - _TRUNCATION_BYTES
         kept = _prefix(text, room) if encoding == "utf-8" else text[: (max(room - 2, 0) // 4) * 4]
         value["payload"] = kept
         if len(kept) < len(text):

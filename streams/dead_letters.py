@@ -11,5 +11,5 @@ def dead_letter_record(record: Record, topic: str, reason: str, detail: str, now
     """The ``dead-letter`` key and value for ``record``, below the topic's size limit."""
     return dead_letter(
         topic, record.partition, record.offset, record.key, record.value, reason, detail, now_ms,
-        catalog["dead-letter"].max_message_bytes,
+        catalog["dead-letter"].value_budget,
     )

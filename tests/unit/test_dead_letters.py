@@ -12,15 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.catalog import load_catalog
-from scoring.dead_letters import KEY_BYTES, dead_letter, value_budget
+from scoring.dead_letters import KEY_BYTES, dead_letter
 
 LIMIT = load_catalog()["dead-letter"].max_message_bytes
-BUDGET = value_budget(LIMIT)
+BUDGET = load_catalog()["dead-letter"].value_budget
 NOW = 1_764_000_000_000
 
 
 def letter(payload: bytes | None, key: bytes | None = b"c1", detail: str = "expected a string"):
-    return dead_letter("document-open", 3, 42, key, payload, "wrong_type", detail, NOW, LIMIT)
+    return dead_letter("document-open", 3, 42, key, payload, "wrong_type", detail, NOW, BUDGET)
 
 
 def test_the_budget_leaves_room_for_the_key_and_kafkas_overhead():
@@ -72,7 +72,7 @@ def test_a_payload_too_large_is_cut_with_its_size_and_hash(payload, encoding):
 
 def test_a_huge_key_and_detail_are_cut_too():
     huge = b"k" * (1024 * 1024 - 100)
-    key, value = dead_letter("role-login", 0, 7, huge, b"{}", "key_mismatch", "\x00" * 100_000, NOW, LIMIT)
+    key, value = dead_letter("role-login", 0, 7, huge, b"{}", "key_mismatch", "\x00" * 100_000, NOW, BUDGET)
     assert key == huge[:KEY_BYTES]
     assert len(orjson.dumps(value)) <= BUDGET
     assert (value["key_bytes"], value["key_sha256"], value["key_truncated"]) == (
@@ -95,7 +95,7 @@ def test_a_huge_key_and_detail_are_cut_too():
     detail=st.text(max_size=5000),
 )
 def test_any_input_gives_a_dead_letter_below_the_budget(payload, key, detail):
-    cut_key, value = dead_letter("stale-update", 5, 2**62, key, payload, "invalid_json", detail, NOW, LIMIT)
+    cut_key, value = dead_letter("stale-update", 5, 2**62, key, payload, "invalid_json", detail, NOW, BUDGET)
     assert len(orjson.dumps(value)) <= BUDGET
     assert cut_key is None or len(cut_key) <= KEY_BYTES
     if payload is not None and not value.get("payload_truncated"):
