@@ -26,7 +26,20 @@ from scoring.engine import SignalEngine
 from scoring.events import Evidence
 from scoring.replay import replay
 from scoring.rules.risk import OpportunityWatch
-from tests.unit.fixtures import CUSTOMER, T0, at, catalog, communication, event, login, progress, raw, record, rush, value
+from tests.unit.fixtures import (
+    CUSTOMER,
+    T0,
+    at,
+    catalog,
+    communication,
+    event,
+    login,
+    progress,
+    raw,
+    record,
+    rush,
+    value,
+)
 
 
 def longest(chars: int, tag: object = "") -> str:

@@ -58,7 +58,7 @@ def test_a_payload_that_fits_is_kept_whole_as_before(payload, text, encoding):
     ],
 )
 def test_a_payload_too_large_is_cut_with_its_size_and_hash(payload, encoding):
-    key, value = letter(payload)
+    _key, value = letter(payload)
     size = len(orjson.dumps(value))
     assert size <= BUDGET
     assert size > BUDGET - 64 * 1024  # most of the room is used, not a token prefix
