@@ -31,12 +31,13 @@ MAX_STATE_BYTES = 8 * 1024 * 1024
 #: A customer's capacity: an event that would take its state past one of these is
 #: dead-lettered (``customer_over_capacity``) instead, so a hostile upstream cannot grow
 #: a state past :data:`MAX_STATE_BYTES` (the changelog write would fail and stop every
-#: worker that took the partition). With every id at its longest, a full state encodes
-#: to about 6.3 MB (tests/unit/test_customer_capacity.py builds it).
+#: worker that took the partition); the score window keeps at most
+#: :data:`~scoring.rollup.ledger.MAX_ENTRIES` deltas. Each limit depends on one topic's
+#: events only, so the verdicts do not depend on how topics interleave (nor on the
+#: wall clock). With every id at its longest, a full state encodes to about 6.3 MB
+#: (tests/unit/test_customer_capacity.py builds it).
 #: event ids remembered per topic within the de-duplication horizon (16 bytes each)
 MAX_REMEMBERED_EVENTS = 50_000
-#: deltas in the score window (30 days)
-MAX_WINDOW_DELTAS = 10_000
 #: opportunities watched by the risk rule (kept for the customer's lifetime)
 MAX_OPPORTUNITIES = 250
 #: contracts that fired the urgency rule (kept for the customer's lifetime)
@@ -138,8 +139,6 @@ class CustomerState:
             freed = seen.count_before(event.ts - cfg.dedup_horizon_ms) if newest is not None and event.ts > newest else 0
             if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
                 return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
-        if len(self.ledger.entries) >= MAX_WINDOW_DELTAS:
-            return f"{len(self.ledger.entries)} deltas in the score window"
         if (
             event.topic == "stale-update"
             and len(self.opportunities) >= MAX_OPPORTUNITIES

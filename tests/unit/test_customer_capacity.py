@@ -16,15 +16,16 @@ from scoring.customer import (
     MAX_OPPORTUNITIES,
     MAX_REMEMBERED_EVENTS,
     MAX_STATE_BYTES,
-    MAX_WINDOW_DELTAS,
     CustomerState,
     Outcome,
 )
 from scoring.dedup import SeenIds
 from scoring.deltas import Owner, SignalDelta
-from scoring.engine import SignalEngine
+from scoring.engine import DictStore, SignalEngine
 from scoring.events import Evidence
 from scoring.replay import replay
+from scoring.rollup import ledger
+from scoring.rollup.ledger import MAX_ENTRIES, CustomerLedger
 from scoring.rules.risk import OpportunityWatch
 from tests.unit.fixtures import (
     CUSTOMER,
@@ -64,12 +65,7 @@ def worst_case_state(cfg: RuleConfig) -> CustomerState:
         longest(128, i): OpportunityWatch(ev, ev, longest(64), longest(128)) for i in range(MAX_OPPORTUNITIES)
     }
     delta = SignalDelta(state.customer_id, "decision_chain", 12, -(10**15), (ev,) * 3, owner, cfg.rule_version, longest(128))
-    # an event refused at MAX_WINDOW_DELTAS - 1 still adds its (at most two) deltas, and
-    # each watched opportunity can fire once more on the clock alone
-    state.ledger.entries = [
-        [f"{i:032x}", "decision_chain", -(10**6), -(10**15) + i] for i in range(MAX_WINDOW_DELTAS + 1 + MAX_OPPORTUNITIES)
-    ]
-    state.ledger.__post_init__()
+    state.ledger = CustomerLedger([[f"{i:032x}", "decision_chain", -(10**6), -(10**15) + i] for i in range(MAX_ENTRIES)])
     state.ledger.last_delta = delta.to_record(-(10**15))
     state.ledger.as_of = state.ledger.last_alert_ts = state.ledger.activity_ts = -(10**15)
     state.ledger.reported = [longest(128), -(10**9), -(10**15)]
@@ -88,7 +84,7 @@ def test_a_state_at_capacity_fits_its_changelog_record(cfg):
 def small(monkeypatch):
     """Capacities small enough to reach with a handful of events."""
     for name, size in [
-        ("MAX_REMEMBERED_EVENTS", 100), ("MAX_WINDOW_DELTAS", 2), ("MAX_OPPORTUNITIES", 2), ("MAX_CONTRACTS", 2),
+        ("MAX_REMEMBERED_EVENTS", 100), ("MAX_OPPORTUNITIES", 2), ("MAX_CONTRACTS", 2),
     ]:
         monkeypatch.setattr(customer, name, size)
 
@@ -139,19 +135,16 @@ def test_fired_contracts(cfg):
     assert state.urgency.fired == {"K-1", "K-2"}
 
 
-@pytest.mark.usefixtures("small")
-def test_deltas_in_the_score_window(cfg, monkeypatch):
-    monkeypatch.setattr(customer, "MAX_CONTRACTS", 100)
-    state = CustomerState(CUSTOMER)
-    engine = SignalEngine(catalog(), cfg, _Store(state))
-    for i, contract in enumerate(["K-1", "K-2"]):
-        assert engine.handle("rush-delivery", CUSTOMER.encode(), _rush(at(i), contract)).deltas
-    handled = engine.handle("rush-delivery", CUSTOMER.encode(), _rush(at(2), "K-9"))
-    assert handled.outcome is Outcome.OVER_CAPACITY and not handled.deltas
-    assert handled.error is not None and handled.error.detail == "2 deltas in the score window"
-    # once the deltas leave the 30-day window the customer is accepted again
-    engine.fire_customer(CUSTOMER, at(31), 0)
-    assert engine.handle("rush-delivery", CUSTOMER.encode(), _rush(at(32), "K-9")).deltas
+def test_the_score_window_keeps_the_newest_deltas(cfg, monkeypatch):
+    monkeypatch.setattr(ledger, "MAX_ENTRIES", 2)
+    engine = SignalEngine(catalog(), cfg, DictStore())
+    for i, contract in enumerate(["K-1", "K-2", "K-3"]):
+        handled = engine.handle("rush-delivery", CUSTOMER.encode(), raw(value("rush-delivery", ts=at(i), contract_id=contract)))
+        assert len(handled.deltas) == 1  # never refused: the oldest delta leaves the score early
+    (score,) = [o.value for o in handled.outputs if o.topic == "customer-scores"]
+    assert (score["net_points"], score["deltas_in_window"]) == (2 * cfg.urgency_points, 2)
+    state = engine.store.load(CUSTOMER)
+    assert state is not None and [e[3] for e in state.ledger.entries] == [at(1), at(2)]
 
 
 @pytest.mark.usefixtures("small")
@@ -161,18 +154,3 @@ def test_replay_dead_letters_the_same_records(cfg, monkeypatch):
     result = replay(records, catalog(), cfg)
     assert [(r, e.reason) for r, e in result.invalid] == [(records[3], "customer_over_capacity"), (records[4], "customer_over_capacity")]
     assert result.outcomes == {"accepted": 3, "over_capacity": 2}
-
-
-class _Store:
-    def __init__(self, state: CustomerState) -> None:
-        self.state = state
-
-    def load(self, customer_id: str) -> CustomerState | None:
-        return self.state
-
-    def save(self, state: CustomerState) -> None:
-        self.state = state
-
-
-def _rush(ts: int, contract: str) -> bytes:
-    return raw(value("rush-delivery", ts=ts, contract_id=contract))

@@ -15,11 +15,11 @@ import pytest
 
 from scoring.catalog import DIRECTORY_TOPIC
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
-from scoring.customer import MAX_WINDOW_DELTAS, CustomerState
+from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import split_regions
-from scoring.rollup.ledger import CustomerLedger
+from scoring.rollup.ledger import MAX_ENTRIES, CustomerLedger
 from scoring.rollup.records import (
     TEAM_UPDATE_RECORD_BYTES,
     TEAM_UPDATES,
@@ -70,10 +70,10 @@ def size(output: Output) -> int:
 
 def hostile_customer() -> tuple[list[Output], list[dict[str, Any]]]:
     """One customer's every signal, from inputs with every field at its longest, with a
-    score window almost at capacity (the alert then has far more deltas than it lists)."""
+    full score window (the alert then has far more deltas than it lists)."""
     engine = SignalEngine(catalog(), CFG, DictStore(), ROLLUP)
     state = CustomerState(CUSTOMER_ID)
-    state.ledger = CustomerLedger([[f"{i:032x}", "decision_chain", 0, T0 - i * 1000] for i in range(MAX_WINDOW_DELTAS - 20)])
+    state.ledger = CustomerLedger([[f"{i:032x}", "decision_chain", 0, T0 - i * 1000] for i in range(MAX_ENTRIES)])
     engine.store.save(state)
     schema = catalog().schema
     inputs = [(DIRECTORY_TOPIC, longest_value(schema(DIRECTORY_TOPIC), "d"))]
