@@ -228,3 +228,20 @@ def test_split_regions(teams, traceability, max_bytes, parts):
     sizes = [len(orjson.dumps(r)) for r in records]
     assert all(n <= max_bytes - 1024 for n in sizes)
     assert all(n + len(orjson.dumps(row(0))) > max_bytes - 1024 - 40 for n in sizes[:-1])
+
+
+def test_a_teams_stored_header_holds_only_the_periods_that_count():
+    """Forecast periods without number (a hostile upstream) in one hour of the team's
+    clock: the header, one ``team-state`` changelog record, keeps the newest six."""
+    rollup = TeamRollup(ROLLUP, DictTeamStore())
+    periods = [f"{longest(32 - 5, 'p')}{i:05d}" for i in range(20_000)]
+    updates = [
+        (TEAM_ID, {"kind": "outcome", "event_id": p, "ts": T0, "team_id": TEAM_ID, "period": p,
+                   "forecast_amount": 1.7976931348623157e308, "actual_amount": 0.0})
+        for p in periods
+    ]  # fmt: skip
+    for i in range(0, len(updates), 200):  # the team agent's runs (the hourly forgetting runs once)
+        rollup.apply_many(updates[i : i + 200])
+    state = rollup.store.load(TEAM_ID)
+    assert state is not None and sorted(state.periods) == periods[-ROLLUP.fulfilment_periods :]
+    assert len(orjson.dumps(state.header())) < 8 * 1024
