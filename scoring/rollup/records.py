@@ -23,8 +23,8 @@ class Output(NamedTuple):
 #: team updates per batched record at most: under 1 KB each with ordinary ids
 TEAM_UPDATES_PER_RECORD = 200
 #: a team-updates record's value at most (half the topic's 1 MiB ``max.message.bytes``,
-#: which tests/unit/test_team_update_batches.py checks): hostile ids escape to six bytes
-#: a character, and 200 forwarded ``sales-action`` updates can then pass 1 MiB
+#: which tests/unit/test_output_bounds.py checks): hostile ids escape to six bytes a
+#: character, and 200 traceability updates can then take 870 KB
 TEAM_UPDATE_RECORD_BYTES = 512 * 1024
 _BATCH_BYTES = len(orjson.dumps({"kind": "batch", "updates": []}))
 

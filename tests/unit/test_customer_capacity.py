@@ -67,7 +67,10 @@ def worst_case_state(cfg: RuleConfig) -> CustomerState:
     delta = SignalDelta(state.customer_id, "decision_chain", 12, -(10**15), (ev,) * 3, owner, cfg.rule_version, longest(128))
     state.ledger = CustomerLedger([[f"{i:032x}", "decision_chain", -(10**6), -(10**15) + i] for i in range(MAX_ENTRIES)])
     state.ledger.last_delta = delta.to_record(-(10**15))
-    state.ledger.as_of = state.ledger.last_alert_ts = state.ledger.activity_ts = -(10**15)
+    state.ledger.as_of = state.ledger.activity_ts = -(10**15)
+    # alerts are kept while they can hold a later one back: a cool-down (7 days) apart,
+    # within the score window (30 days)
+    state.ledger.alerts = [[-(10**15), f"{i:032x}"] for i in range(8)]
     state.ledger.reported = [longest(128), -(10**9), -(10**15)]
     return state
 
