@@ -38,6 +38,16 @@ class TopicSpec:
     def compacted(self) -> bool:
         return self.config.get("cleanup.policy") == "compact"
 
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.config["max.message.bytes"])
+
+    @property
+    def value_budget(self) -> int:
+        """The most a record value Credence writes here may encode to: half the topic's
+        ``max.message.bytes``, so that the key and Kafka's record overhead always fit."""
+        return self.max_message_bytes // 2
+
 
 @dataclass(frozen=True)
 class Catalog:

@@ -22,8 +22,26 @@ from scoring.rules.decision_chain import DecisionChain
 from scoring.rules.high_intent import HighIntent
 from scoring.rules.risk import OpportunityWatch
 from scoring.rules.urgency import Urgency
+from scoring.schema import InvalidEvent
 
 _STATE_VERSION = 2  # 2: packed, hashed de-duplication memory
+
+#: the state changelog's record limit (``max.message.bytes`` of ``customer-signal-state``)
+MAX_STATE_BYTES = 8 * 1024 * 1024
+#: A customer's capacity: an event that would take its state past one of these is
+#: dead-lettered (``customer_over_capacity``) instead, so a hostile upstream cannot grow
+#: a state past :data:`MAX_STATE_BYTES` (the changelog write would fail and stop every
+#: worker that took the partition); the score window keeps at most
+#: :data:`~scoring.rollup.ledger.MAX_ENTRIES` deltas. Each limit depends on one topic's
+#: events only, so the verdicts do not depend on how topics interleave (nor on the
+#: wall clock). With every id at its longest, a full state encodes to about 6.3 MB
+#: (tests/unit/test_customer_capacity.py builds it).
+#: event ids remembered per topic within the de-duplication horizon (16 bytes each)
+MAX_REMEMBERED_EVENTS = 50_000
+#: opportunities watched by the risk rule (kept for the customer's lifetime)
+MAX_OPPORTUNITIES = 250
+#: contracts that fired the urgency rule (kept for the customer's lifetime)
+MAX_CONTRACTS = 1_000
 
 
 class Outcome(enum.StrEnum):
@@ -33,12 +51,15 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     LATE = "late"
     INVALID = "invalid"
+    OVER_CAPACITY = "over_capacity"
 
 
 @dataclass(slots=True)
 class Applied:
     outcome: Outcome
     deltas: list[SignalDelta] = field(default_factory=list)
+    #: why the event was refused (``OVER_CAPACITY``): it goes to dead-letter
+    error: InvalidEvent | None = None
 
 
 @dataclass
@@ -82,6 +103,8 @@ class CustomerState:
         newest = self.max_ts.get(event.topic)
         if newest is not None and event.ts < newest - cfg.dedup_horizon_ms:
             return Applied(Outcome.LATE)
+        if (full := self._full(event, seen, cfg)) is not None:
+            return Applied(Outcome.OVER_CAPACITY, error=InvalidEvent("customer_over_capacity", full))
         self._remember(event.topic, seen, event_hash, event.ts, cfg)
         fields = event.fields
         team_id, region, rep_id = fields.get("team_id"), fields.get("region"), fields.get("rep_id")
@@ -107,6 +130,24 @@ class CustomerState:
     def clear_owner(self) -> None:
         """A directory tombstone: the customer no longer has an owner."""
         self.owner = Owner()
+
+    def _full(self, event: Event, seen: SeenIds, cfg: RuleConfig) -> str | None:
+        """What accepting ``event`` would take past the customer's capacity, if anything."""
+        if len(seen) >= MAX_REMEMBERED_EVENTS:
+            newest = self.max_ts.get(event.topic)
+            # a newer event moves the horizon on: the ids it forgets make room (see _remember)
+            freed = seen.count_before(event.ts - cfg.dedup_horizon_ms) if newest is not None and event.ts > newest else 0
+            if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
+                return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
+        if (
+            event.topic == "stale-update"
+            and len(self.opportunities) >= MAX_OPPORTUNITIES
+            and event.get("opportunity_id") not in self.opportunities
+        ):
+            return f"{len(self.opportunities)} opportunities watched"
+        if event.topic == "rush-delivery" and len(self.urgency.fired) >= MAX_CONTRACTS and self.urgency.is_new(event, cfg):
+            return f"{len(self.urgency.fired)} contracts fired"
+        return None
 
     def _remember(
         self, topic: str, seen: SeenIds, event_hash: int, ts: int, cfg: RuleConfig

@@ -69,6 +69,15 @@ class SeenIds:
             start = 0
         self._start = start
 
+    def count_before(self, horizon: int) -> int:
+        """How many ids :meth:`forget_before` would forget."""
+        packed, start, end = self._packed, self._start, len(self._packed)
+        count = 0
+        while start < end and _ENTRY.unpack_from(packed, start)[1] < horizon:
+            count += 1
+            start += _ENTRY.size
+        return count
+
     def to_text(self) -> str:
         """The packed entries, base64: what the state's JSON value holds."""
         return base64.b64encode(memoryview(self._packed)[self._start :]).decode("ascii")

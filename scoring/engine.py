@@ -111,7 +111,7 @@ class SignalEngine:
         state = self._state(event.customer_id)
         applied = state.apply(event, self.cfg)
         if applied.outcome is not Outcome.ACCEPTED:
-            return Handled(applied.outcome, event)
+            return Handled(applied.outcome, event, error=applied.error)
         outputs: list[Output] = []
         owner = state.effective_owner
         if topic == DIRECTORY_TOPIC:

@@ -1,39 +1,15 @@
-"""Dead-letter records: every unusable input, with where it came from and why."""
+"""Dead-letter records of the live worker (the pure builder: :mod:`scoring.dead_letters`)."""
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
-from scoring.timeutil import format_ts
+from scoring.dead_letters import DeadLetter, dead_letter
+from streams.channels import catalog
 from streams.transport import Record
 
 
-def dead_letter_record(
-    record: Record, topic: str, reason: str, detail: str, now_ms: int
-) -> dict[str, Any]:
-    """The ``dead-letter`` value: original topic, partition, offset, payload, reason.
-
-    The payload is kept as text when it is UTF-8, else base64 (``payload_encoding``).
-    """
-    raw = record.value
-    payload: str | None
-    encoding = "utf-8"
-    if raw is None:
-        payload = None
-    else:
-        try:
-            payload = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            payload, encoding = base64.b64encode(raw).decode("ascii"), "base64"
-    return {
-        "topic": topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
-        "payload": payload,
-        "payload_encoding": encoding,
-        "reason": reason,
-        "detail": detail,
-        "dead_lettered_at": format_ts(now_ms),
-    }
+def dead_letter_record(record: Record, topic: str, reason: str, detail: str, now_ms: int) -> DeadLetter:
+    """The ``dead-letter`` key and value for ``record``, below the topic's size limit."""
+    return dead_letter(
+        topic, record.partition, record.offset, record.key, record.value, reason, detail, now_ms,
+        catalog["dead-letter"].value_budget,
+    )

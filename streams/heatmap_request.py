@@ -17,8 +17,8 @@ from streams.settings import Settings
 async def request_heatmap(settings: Settings, at: int, deadline_s: float = 30.0) -> list[dict[str, Any]]:
     """Publish a heat map request and collect the records that answer it.
 
-    Every answering record says how many regions the snapshot has, so we know when
-    we have them all. A deployment with no scored team answers nothing: we give up
+    Every answering record says how many regions the snapshot has, and in how many
+    parts its region is, so we know when we have them all. A deployment with no scored team answers nothing: we give up
     after ``deadline_s`` with an empty list.
     """
     request_id = uuid.uuid4().hex
@@ -48,9 +48,14 @@ async def request_heatmap(settings: Settings, at: int, deadline_s: float = 30.0)
                     record = orjson.loads(message.value)
                     if record.get("request_id") == request_id:
                         found.append(record)
-            if found and len(found) >= found[0]["regions_total"]:
+            if _complete(found):
                 break
-        return sorted(found, key=lambda r: r["region"])
+        return sorted(found, key=lambda r: (r["region"], r["part"]))
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+def _complete(found: list[dict[str, Any]]) -> bool:
+    parts = {r["region"]: r["parts"] for r in found}
+    return bool(found) and len(parts) >= found[0]["regions_total"] and len(found) >= sum(parts.values())

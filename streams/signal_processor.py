@@ -30,7 +30,7 @@ from typing import Any, cast
 import orjson
 from faust.types import TP
 
-from scoring.customer import CustomerState, Outcome
+from scoring.customer import MAX_STATE_BYTES, CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
@@ -45,15 +45,13 @@ from streams.fetch_order import in_time_order
 from streams.publish import send, send_outputs
 from streams.table_writer import partition_db
 
-#: room for about 390 000 remembered events per customer and topic per week
-MAX_STATE_BYTES = 8 * 1024 * 1024
-
 state_table = app.Table(
     "customer-signal-state",
     partitions=catalog["document-open"].partitions,
     key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
     value_type=bytes,
-    # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB
+    # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
+    # the customer's capacity (scoring.customer) keeps it below this
     extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
 )
 
@@ -215,8 +213,8 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
 
 async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
-    value = dead_letter_record(record, topic, reason, detail, now_ms())
-    return await send("dead-letter", record.key, orjson.dumps(value))
+    letter = dead_letter_record(record, topic, reason, detail, now_ms())
+    return await send("dead-letter", letter.key, orjson.dumps(letter.value))
 
 
 @app.timer(settings.state_flush_seconds)

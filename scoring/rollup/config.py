@@ -32,6 +32,9 @@ class RollupConfig:
     activity_report_ms: int = HOUR_MS
     #: how long a team keeps its deltas for traceability lists
     trace_keep_ms: int = 35 * DAY_MS
+    #: a ``credibility-heatmap`` record's value at most (the topic's value budget, half its
+    #: 8 MiB ``max.message.bytes``); a larger region is split in parts
+    heatmap_record_bytes: int = 4 * 1024 * 1024
     heatmap_weekday: int = 4  # Monday is 0: Friday
     heatmap_hour: int = 17
     heatmap_minute: int = 0

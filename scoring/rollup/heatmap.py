@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
 from scoring.timeutil import format_ts
@@ -111,6 +113,68 @@ def traceability_lists(teams: Iterable[TeamState], start: int, end: int) -> dict
 def traceability(teams: Iterable[TeamState], team_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """One team's list of :func:`traceability_lists`."""
     return traceability_lists(teams, start, end).get(team_id, [])
+
+
+#: what the fields added after the split (``trigger``, ``request_id``) take at most
+_ADDED_BYTES = 1024
+
+
+def split_regions(regions: list[dict[str, Any]], max_bytes: int) -> list[dict[str, Any]]:
+    """The published form of :func:`snapshot`: each region in ``part`` 1 to ``parts``
+    records of at most ``max_bytes`` encoded, each with the region's fields, in order a
+    run of its teams, then of its red teams' traceability rows (a team's list may go on
+    in the next part). A region that fits is one part, equal to its snapshot entry."""
+    records = []
+    for region in regions:
+        header = {k: v for k, v in region.items() if k not in {"teams", "traceability"}}
+        parts = _Parts(header, max_bytes - _ADDED_BYTES)
+        for team in region["teams"]:
+            parts.add(len(orjson.dumps(team)) + 1).teams.append(team)
+        for team_id, rows in region["traceability"].items():
+            opened = len(orjson.dumps(team_id)) + 4  # "team": [] and a comma
+            if not rows:
+                parts.add(opened).traceability[team_id] = []
+            for row in rows:
+                cost = len(orjson.dumps(row)) + 1
+                part = parts.add(cost, team_id, opened)
+                part.traceability.setdefault(team_id, []).append(row)
+        records += [
+            {**header, "teams": p.teams, "traceability": p.traceability, "part": i, "parts": len(parts.done)}
+            for i, p in enumerate(parts.done, 1)
+        ]
+    return records
+
+
+class _Part:
+    __slots__ = ("teams", "traceability")
+
+    def __init__(self) -> None:
+        self.teams: list[dict[str, Any]] = []
+        self.traceability: dict[str, list[dict[str, Any]]] = {}
+
+
+class _Parts:
+    """Greedy packing of a region's items into parts of bounded encoded size: one item
+    (a team, a row) is bounded by its fields' lengths, far below a part."""
+
+    def __init__(self, header: dict[str, Any], max_bytes: int) -> None:
+        self._empty = len(orjson.dumps({**header, "teams": [], "traceability": {}, "part": 2**31, "parts": 2**31}))
+        self._max = max_bytes
+        self.done = [_Part()]
+        self._size = self._empty
+
+    def add(self, cost: int, team_id: str | None = None, opened: int = 0) -> _Part:
+        """The part an item of ``cost`` bytes goes in; a row of ``team_id`` costs
+        ``opened`` more in a part that has none of the team's rows yet."""
+        part = self.done[-1]
+        extra = opened if team_id is not None and team_id not in part.traceability else 0
+        if (part.teams or part.traceability) and self._size + cost + extra > self._max:
+            part = _Part()
+            self.done.append(part)
+            self._size = self._empty
+            extra = opened if team_id is not None else 0
+        self._size += cost + extra
+        return part
 
 
 CSV_COLUMNS = ("ts", "customer_id", "ip", "signal", "points", "delta_id", "evidence_ids")

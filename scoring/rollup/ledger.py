@@ -15,6 +15,10 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import TEAM_UPDATES, UNASSIGNED, Output, stable_id
 from scoring.timeutil import format_ts, parse_ts
 
+#: deltas a ledger keeps at most, the newest: past it (a hostile upstream) older deltas
+#: leave the score early, and the customer's state stays below its changelog's limit
+MAX_ENTRIES = 10_000
+
 
 @dataclass
 class CustomerLedger:
@@ -142,6 +146,7 @@ class CustomerLedger:
     def _trim(self, cfg: RollupConfig) -> None:
         assert self.as_of is not None
         cut = bisect_right(self.entries, self.as_of - cfg.score_window_ms, key=_ts)
+        cut = max(cut, len(self.entries) - MAX_ENTRIES)  # bounds the customer's state
         if cut:
             for entry in self.entries[:cut]:
                 self._count_entry(entry, -1)

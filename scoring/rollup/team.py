@@ -117,6 +117,9 @@ class TeamState:
                 self.periods[update["period"]] = [
                     update["ts"], update["forecast_amount"], update["actual_amount"],
                 ]
+                if len(self.periods) > cfg.fulfilment_periods:
+                    # only the newest count: keep the header (one record) small whatever arrives
+                    del self.periods[min(self.periods, key=_period_order)]
                 self._touch("h", "")
         else:
             raise ValueError(f"unknown team update kind {kind!r}")

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot
+from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot, split_regions
 from scoring.rollup.records import Output
 from scoring.rollup.team import TeamState
 from scoring.timeutil import parse_ts
@@ -98,10 +98,11 @@ class TeamRollup:
         return outputs
 
     def heatmap(self, at: int, trigger: str = "on_demand") -> list[Output]:
-        """One ``credibility-heatmap`` record per region as of ``at``."""
+        """``credibility-heatmap`` records as of ``at``: one per region, or its parts
+        when it would not fit one (:func:`~scoring.rollup.heatmap.split_regions`)."""
         return [
             Output("credibility-heatmap", r["region"], {**r, "trigger": trigger})
-            for r in snapshot(self.store.all(), at, self.cfg)
+            for r in split_regions(snapshot(self.store.all(), at, self.cfg), self.cfg.heatmap_record_bytes)
         ]
 
     def _publish(self, state: TeamState) -> list[Output]:

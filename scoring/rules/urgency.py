@@ -16,13 +16,15 @@ class Urgency:
     fired: set[str] = field(default_factory=set)
 
     def accumulate(self, event: Event, cfg: RuleConfig) -> Firing | None:
-        contract = (event.get("contract_id") or "").strip()
-        if not contract or not cfg.contract_pattern.fullmatch(contract):
+        if not self.is_new(event, cfg):
             return None
-        if contract in self.fired:
-            return None
-        self.fired.add(contract)
+        self.fired.add(_contract(event))
         return Firing("urgency", cfg.urgency_points, event.ts, (event.evidence,))
+
+    def is_new(self, event: Event, cfg: RuleConfig) -> bool:
+        """Whether the event names a valid contract that has not fired yet."""
+        contract = _contract(event)
+        return bool(contract) and contract not in self.fired and cfg.contract_pattern.fullmatch(contract) is not None
 
     def to_json(self) -> list[str]:
         return sorted(self.fired)
@@ -30,3 +32,7 @@ class Urgency:
     @classmethod
     def from_json(cls, data: list[str]) -> Urgency:
         return cls(set(data))
+
+
+def _contract(event: Event) -> str:
+    return (event.get("contract_id") or "").strip()

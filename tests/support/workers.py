@@ -23,7 +23,7 @@ from streams.processes import die_with_parent, free_port, stop_process
 from streams.settings import Settings
 from streams.topic_admin import apply_topics
 
-Record = tuple[str, str | None, Any]  # (topic, key, value: JSON object, raw str or bytes, or None)
+Record = tuple[str, str | bytes | None, Any]  # (topic, key, value: JSON object, raw str or bytes, or None)
 
 
 def encode_value(value: Any) -> bytes | None:
@@ -59,16 +59,16 @@ class Deployment:
         for worker in self.workers:
             worker.stop()
 
-    def produce(self, records: Iterable[Record]) -> None:
-        asyncio.run(self._produce(list(records)))
+    def produce(self, records: Iterable[Record], max_request_size: int = 1024 * 1024) -> None:
+        asyncio.run(self._produce(list(records), max_request_size))
 
-    async def _produce(self, records: list[Record]) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2)
+    async def _produce(self, records: list[Record], max_request_size: int) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2, max_request_size=max_request_size)
         await producer.start()
         try:
             for topic, key, value in records:
                 await producer.send(
-                    self.prefix + topic, encode_value(value), key=key.encode() if key else None
+                    self.prefix + topic, encode_value(value), key=key.encode() if isinstance(key, str) else key
                 )
             await producer.flush()
         finally:

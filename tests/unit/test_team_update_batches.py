@@ -40,3 +40,14 @@ def test_a_team_agent_batch_holds_at_most_the_configured_number_of_updates():
     assert records_per_batch(2_000) == 10
     assert records_per_batch(2_000) * TEAM_UPDATES_PER_RECORD <= 2_000
     assert records_per_batch(50) == 1  # never none
+
+
+def test_a_teams_updates_are_split_by_size_too():
+    updates = [{"n": i, "pad": "x" * 90} for i in range(10)]  # 110 bytes each, encoded
+    records = team_update_batches({"T1": updates, "T2": updates[:1]}, max_bytes=400)
+    assert [(r.key, [u["n"] for u in r.value["updates"]]) for r in records] == [
+        ("T1", [0, 1, 2]), ("T1", [3, 4, 5]), ("T1", [6, 7, 8]), ("T1", [9]), ("T2", [0]),
+    ]
+    assert all(len(orjson.dumps(r.value)) <= 400 for r in records)
+    # an update over the budget still travels, alone
+    assert [len(r.value["updates"]) for r in team_update_batches({"T1": updates[:2]}, max_bytes=50)] == [1, 1]
