@@ -38,7 +38,9 @@ MAX_STATE_BYTES = 8 * 1024 * 1024
 #: (tests/unit/test_customer_capacity.py builds it).
 #: event ids remembered per topic within the de-duplication horizon (16 bytes each)
 MAX_REMEMBERED_EVENTS = 50_000
-#: opportunities watched by the risk rule (kept for the customer's lifetime)
+#: opportunities watched by the risk rule; a new one beyond this replaces the watch whose
+#: newest update is oldest (a function of the ``stale-update`` sequence alone), so a
+#: long-lived customer's events are never refused for it
 MAX_OPPORTUNITIES = 250
 #: contracts that fired the urgency rule (kept for the customer's lifetime)
 MAX_CONTRACTS = 1_000
@@ -139,12 +141,6 @@ class CustomerState:
             freed = seen.count_before(event.ts - cfg.dedup_horizon_ms) if newest is not None and event.ts > newest else 0
             if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
                 return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
-        if (
-            event.topic == "stale-update"
-            and len(self.opportunities) >= MAX_OPPORTUNITIES
-            and event.get("opportunity_id") not in self.opportunities
-        ):
-            return f"{len(self.opportunities)} opportunities watched"
         if event.topic == "rush-delivery" and len(self.urgency.fired) >= MAX_CONTRACTS and self.urgency.is_new(event, cfg):
             return f"{len(self.urgency.fired)} contracts fired"
         return None
@@ -167,6 +163,8 @@ class CustomerState:
             firings = [self.urgency.accumulate(event, cfg)]
         elif event.topic == "stale-update":
             opp_id = event.get("opportunity_id")
+            if opp_id not in self.opportunities and len(self.opportunities) >= MAX_OPPORTUNITIES:
+                del self.opportunities[min(self.opportunities, key=self._staleness_order)]
             watch = self.opportunities.setdefault(opp_id, OpportunityWatch())
             # the staleness that this update ends is judged before the update counts
             before = watch.fire_if_due(opp_id, event.ts, cfg)
@@ -175,6 +173,12 @@ class CustomerState:
         else:
             raise ValueError(f"not a behaviour topic: {event.topic}")
         return [self._delta(f, cfg, event) for f in firings if f is not None]
+
+    def _staleness_order(self, opportunity_id: str) -> tuple[int, str]:
+        """Oldest newest update first: the watch a new opportunity replaces when full."""
+        watch = self.opportunities[opportunity_id]
+        newest = max((e.ts for e in (watch.progress, watch.communication) if e is not None), default=0)
+        return newest, opportunity_id
 
     def _delta(self, firing: Firing, cfg: RuleConfig, event: Event | None = None) -> SignalDelta:
         owner = self.effective_owner

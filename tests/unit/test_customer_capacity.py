@@ -119,12 +119,16 @@ def test_remembered_event_ids_per_topic(cfg, monkeypatch):
 
 @pytest.mark.usefixtures("small")
 def test_watched_opportunities(cfg):
+    """Full: a new opportunity replaces the watch whose newest update is oldest; no
+    event is refused."""
     state = CustomerState(CUSTOMER)
     assert refused(state, progress(at(0), "O1"), cfg) is None
     assert refused(state, progress(at(1), "O2"), cfg) is None
-    assert refused(state, communication(at(2), opportunity_id="O3"), cfg) == "2 opportunities watched"
-    assert refused(state, communication(at(2), opportunity_id="O1"), cfg) is None  # a watched one still counts
-    assert sorted(state.opportunities) == ["O1", "O2"]
+    assert refused(state, communication(at(2), opportunity_id="O1"), cfg) is None  # O1 now newer than O2
+    assert refused(state, communication(at(3), opportunity_id="O3"), cfg) is None
+    assert sorted(state.opportunities) == ["O1", "O3"]
+    assert refused(state, progress(at(4), "O4"), cfg) is None  # O3 (day 3) is newer than O1 (day 2)
+    assert sorted(state.opportunities) == ["O3", "O4"]
 
 
 @pytest.mark.usefixtures("small")
