@@ -54,6 +54,8 @@ class Outcome(enum.StrEnum):
     LATE = "late"
     INVALID = "invalid"
     OVER_CAPACITY = "over_capacity"
+    #: applying it raised: dead-lettered as ``internal_error`` (:mod:`scoring.bulkhead`)
+    FAILED = "failed"
 
 
 @dataclass(slots=True)

@@ -3,7 +3,9 @@ any state store.
 
 ``credence replay`` runs it over a dict; the live worker runs it over a Faust table
 (``streams/``). Both call :meth:`SignalEngine.handle` and :meth:`fire_customer`, which
-is what makes their outputs equal.
+is what makes their outputs equal. Both go through the bulkhead (:meth:`SignalEngine.receive`,
+:meth:`SignalEngine.tick`): a record whose processing raises is dead-lettered and
+leaves its customer's state as if it had never arrived (:mod:`scoring.bulkhead`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from scoring.bulkhead import Entry, Journal, Received, Ticked, internal_error
 from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC, Catalog
 from scoring.config import DAY_MS, RuleConfig
 from scoring.customer import CustomerState, Outcome
@@ -40,22 +43,54 @@ DEFAULT_MAX_SKEW_MS = DAY_MS
 
 
 class StateStore(Protocol):
+    #: what was applied to each customer since its checkpoint: ``load`` reports to it,
+    #: and a new checkpoint (or a state let go) discards the customer's entries
+    journal: Journal
+
     def load(self, customer_id: str) -> CustomerState | None: ...
 
     def save(self, state: CustomerState) -> None: ...
 
+    def checkpoint(self, customer_id: str) -> bytes | None:
+        """The customer's state as last encoded (``None``: it had none then)."""
+        ...
+
+    def restore(self, customer_id: str, state: CustomerState | None) -> None:
+        """Put back a state rebuilt from its checkpoint: no change to write."""
+        ...
+
 
 class DictStore:
-    """In-memory store for replay and tests."""
+    """In-memory store for replay and tests. It checkpoints as the live cache flushes:
+    every state changed since, once the journal holds :attr:`CHECKPOINT_ENTRIES`."""
+
+    CHECKPOINT_ENTRIES = 10_000
 
     def __init__(self) -> None:
         self.states: dict[str, CustomerState] = {}
+        self.journal = Journal()
+        self._checkpoints: dict[str, bytes] = {}
 
     def load(self, customer_id: str) -> CustomerState | None:
+        self.journal.loaded(customer_id)
         return self.states.get(customer_id)
 
     def save(self, state: CustomerState) -> None:
         self.states[state.customer_id] = state
+        if len(self.journal) >= self.CHECKPOINT_ENTRIES:
+            for customer_id in self.journal.customers():
+                if (changed := self.states.get(customer_id)) is not None:
+                    self._checkpoints[customer_id] = changed.to_bytes()
+            self.journal.clear()
+
+    def checkpoint(self, customer_id: str) -> bytes | None:
+        return self._checkpoints.get(customer_id)
+
+    def restore(self, customer_id: str, state: CustomerState | None) -> None:
+        if state is None:
+            self.states.pop(customer_id, None)
+        else:
+            self.states[customer_id] = state
 
 
 @dataclass(slots=True)
@@ -68,6 +103,8 @@ class Handled:
     #: customer scores, alerts and team updates, in the order they arose
     outputs: list[Output] = field(default_factory=list)
     error: InvalidEvent | None = None
+    #: the offline clock's ticks that failed (:meth:`SignalEngine.fire_due`)
+    failed_ticks: list[tuple[Ticked, InvalidEvent]] = field(default_factory=list)
 
 
 class SignalEngine:
@@ -94,6 +131,18 @@ class SignalEngine:
         #: the value field the message key must equal (topics.yaml's ``key``)
         self._key_fields = {t: catalog[t].key for t in inputs}
         self._customer_id_field = self._schemas[DIRECTORY_TOPIC].spec("customer_id")
+
+    def receive(
+        self, topic: str, key: bytes | None, raw: bytes | None, partition: int = 0
+    ) -> Handled:
+        """:meth:`handle` behind the bulkhead: if it raises, the record comes back
+        ``FAILED`` (``internal_error``), with no outputs, and its customer's state is
+        as if the record had never arrived."""
+        return self._guarded(Received(topic, key, raw, partition))
+
+    def tick(self, customer_id: str, now: int, partition: int = 0) -> Handled:
+        """:meth:`fire_customer` behind the bulkhead, as :meth:`receive`."""
+        return self._guarded(Ticked(customer_id, now, partition))
 
     def handle(
         self, topic: str, key: bytes | None, raw: bytes | None, partition: int = 0
@@ -148,7 +197,9 @@ class SignalEngine:
         """Offline clock: fire everything due at ``now`` (replay's event-time clock)."""
         result = Handled(Outcome.ACCEPTED)
         for customer_id, partition in self.deadlines.pop_due(now):
-            fired = self.fire_customer(customer_id, now, partition)
+            fired = self.tick(customer_id, now, partition)
+            if fired.error is not None:
+                result.failed_ticks.append((Ticked(customer_id, now, partition), fired.error))
             result.deltas += fired.deltas
             result.outputs += fired.outputs
         return result
@@ -159,6 +210,36 @@ class SignalEngine:
             self.deadlines.push(due, state.customer_id, partition)
         if (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)
+
+    def _guarded(self, entry: Entry) -> Handled:
+        journal = self.store.journal
+        journal.begin(entry)
+        try:
+            handled = self._apply(entry)
+        except Exception as exc:  # state writes and sends happen outside; a failed read fails the rollback too
+            if (customer_id := journal.end(changed=False)) is not None:
+                self._roll_back(customer_id)
+            return Handled(Outcome.FAILED, error=internal_error(exc))
+        journal.end(_changed(entry, handled))
+        return handled
+
+    def _apply(self, entry: Entry) -> Handled:
+        if isinstance(entry, Ticked):
+            return self.fire_customer(entry.customer_id, entry.now, entry.partition)
+        return self.handle(entry.topic, entry.key, entry.raw, entry.partition)
+
+    def _roll_back(self, customer_id: str) -> None:
+        """Rebuild the customer from its checkpoint and the records applied since but
+        the failing one (already out of the journal). Their outputs were sent when they
+        first ran; applying them again gives the same state, deadlines and outputs, which
+        are dropped. If one raises now, the worker stops: the state is not trustworthy."""
+        journal = self.store.journal
+        entries = journal.take(customer_id)
+        raw = self.store.checkpoint(customer_id)
+        self.store.restore(customer_id, None if raw is None else CustomerState.from_bytes(raw))
+        for entry in entries:
+            journal.begin(entry)
+            journal.end(_changed(entry, self._apply(entry)))
 
     def _count_deltas(
         self, state: CustomerState, deltas: list[SignalDelta], partition: int
@@ -205,3 +286,10 @@ class SignalEngine:
 
     def _state(self, customer_id: str) -> CustomerState:
         return self.store.load(customer_id) or CustomerState(customer_id)
+
+
+def _changed(entry: Entry, handled: Handled) -> bool:
+    """Whether applying ``entry`` changed state (and saved it): else its journal entry goes."""
+    if isinstance(entry, Ticked):
+        return bool(handled.deltas or handled.outputs)
+    return handled.outcome is Outcome.ACCEPTED

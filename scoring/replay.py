@@ -13,13 +13,14 @@ from typing import IO, Any
 
 import orjson
 
+from scoring.bulkhead import Ticked
 from scoring.catalog import Catalog
 from scoring.config import RuleConfig
 from scoring.deltas import SignalDelta
 from scoring.engine import DEFAULT_MAX_SKEW_MS, SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import TEAM_UPDATES, Output
-from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
+from scoring.rollup.team_rollup import DictTeamStore, TeamFailure, TeamRollup
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 
@@ -36,7 +37,12 @@ class ReplayResult:
     deltas: list[SignalDelta] = field(default_factory=list)
     #: every published roll-up record (customer scores, alerts, team credibility, heat maps)
     outputs: list[Output] = field(default_factory=list)
+    #: dead letters: bad input, and records whose processing raised (``internal_error``)
     invalid: list[tuple[LogRecord, InvalidEvent]] = field(default_factory=list)
+    #: clock ticks whose processing raised (live: dead-lettered risk-tick records)
+    failed_ticks: list[tuple[Ticked, InvalidEvent]] = field(default_factory=list)
+    #: team updates whose application raised (live: dead-lettered by the team agent)
+    failed_team_updates: list[TeamFailure] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -75,11 +81,17 @@ class _Pipeline:
 
     def collect(self, handled: Handled) -> None:
         self.result.deltas += handled.deltas
+        self.result.failed_ticks += handled.failed_ticks
         for output in handled.outputs:
             if output.topic == TEAM_UPDATES:
                 self.result.outputs += self.teams.apply(output.key, output.value)
             else:
                 self.result.outputs.append(output)
+        self.result.failed_team_updates += self.teams.take_failures()
+
+    def tick_teams(self, now: int) -> None:
+        self.result.outputs += self.teams.tick(now)
+        self.result.failed_team_updates += self.teams.take_failures()
 
 
 def replay(
@@ -105,7 +117,7 @@ def replay(
     for record in records:
         if record.topic not in SIGNAL_INPUTS and record.topic not in TEAM_INPUTS:
             continue
-        handled = pipeline.engine.handle(record.topic, record.key, record.value)
+        handled = pipeline.engine.receive(record.topic, record.key, record.value)
         outcome = handled.outcome.value
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         if handled.error is not None:
@@ -119,7 +131,7 @@ def replay(
             pipeline.collect(pipeline.engine.fire_due(watermark))
     if now is not None:
         pipeline.collect(pipeline.engine.fire_due(now))
-        result.outputs += pipeline.teams.tick(now)
+        pipeline.tick_teams(now)
     if heatmap_at is not None:
         result.outputs += pipeline.teams.heatmap(heatmap_at)
     return result

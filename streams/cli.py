@@ -81,6 +81,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for record, error in result.invalid:
         print(f"dead-letter: {record.topic}: {error.reason}: {error.detail}", file=sys.stderr)
+    for tick, error in result.failed_ticks:
+        print(f"dead-letter: tick {tick.customer_id}@{tick.now}: {error.reason}: {error.detail}", file=sys.stderr)
+    for team_failure in result.failed_team_updates:
+        error = team_failure.error
+        print(f"dead-letter: team {team_failure.team_id}: {error.reason}: {error.detail}", file=sys.stderr)
     print(f"outcomes: {result.outcomes}, deltas: {len(result.deltas)}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,9 @@ between fetches (least recently used ones leave beyond a bound), and a changed s
 written once per flush (:func:`streams.table_writer.write_bulk`), not once per event:
 Kafka Streams' record cache, flushed at commit. A flush is a :meth:`CustomerCache.snapshot`
 taken between two batches and a :meth:`CustomerCache.write` that may run beside the next.
+
+A state's checkpoint for the engine's bulkhead (:mod:`scoring.bulkhead`) is its last
+encoded form: the snapshot's while it is being written, then the table's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from faust.types import AppT
 
+from scoring.bulkhead import Journal
 from scoring.customer import CustomerState
 from streams.table_writer import partition_db, write_bulk
 
@@ -28,10 +32,14 @@ class CustomerCache:
         self._states: OrderedDict[str, CustomerState | None] = OrderedDict()
         #: changed since the last snapshot -> its partition
         self._dirty: dict[str, int] = {}
+        #: encoded by the snapshot being written, not in the table yet
+        self._unwritten: dict[str, bytes] = {}
+        self.journal = Journal()
         #: partition of the record being processed (a customer's state lives there)
         self.partition = 0
 
     def load(self, customer_id: str) -> CustomerState | None:
+        self.journal.loaded(customer_id)
         try:
             self._states.move_to_end(customer_id)
             return self._states[customer_id]
@@ -45,16 +53,28 @@ class CustomerCache:
         self._states[state.customer_id] = state
         self._dirty[state.customer_id] = self.partition
 
+    def checkpoint(self, customer_id: str) -> bytes | None:
+        raw = self._unwritten.get(customer_id)
+        if raw is None:
+            raw = partition_db(self._table, self.partition).get(customer_id.encode())
+        return raw
+
+    def restore(self, customer_id: str, state: CustomerState | None) -> None:
+        self._states[customer_id] = state
+        self._dirty.pop(customer_id, None)
+
     def snapshot(self) -> list[tuple[int, bytes, bytes]]:
         """Encode every state changed since the last snapshot, as ``(partition, key,
         value)`` writes for :meth:`write`; the states count as clean from now on (a change
         made while the writes are in flight goes into the next snapshot)."""
-        states = self._states
+        states, journal, unwritten = self._states, self.journal, self._unwritten
         writes = []
         for customer_id, partition in self._dirty.items():
             state = states[customer_id]
             assert state is not None
-            writes.append((partition, customer_id.encode(), state.to_bytes()))
+            raw = unwritten[customer_id] = state.to_bytes()
+            journal.discard(customer_id)
+            writes.append((partition, customer_id.encode(), raw))
         self._dirty.clear()
         return writes
 
@@ -62,16 +82,24 @@ class CustomerCache:
         """Write a snapshot to the table, then let the least recently used clean states go."""
         if writes:
             await write_bulk(self._app, self._table, writes)
+        unwritten = self._unwritten
+        for _, key, raw in writes:
+            customer_id = key.decode()
+            if unwritten.get(customer_id) is raw:  # else a later snapshot encoded it again
+                del unwritten[customer_id]
         excess = len(self._states) - self._capacity
         if excess > 0:
             leaving = list(itertools.islice((c for c in self._states if c not in self._dirty), excess))
             for customer_id in leaving:
                 del self._states[customer_id]
+                self.journal.discard(customer_id)
 
     def clear(self) -> None:
         """Forget every cached state (partitions moved: others may change them now)."""
         assert not self._dirty, "clearing unflushed customer state"
         self._states.clear()
+        self._unwritten.clear()
+        self.journal.clear()
 
     def __len__(self) -> int:
         return len(self._states)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 EVENTS = Counter(
     "credence_input_events_total",
-    "Input records by topic and outcome (accepted, invalid, duplicate, late, over_capacity).",
+    "Input records by topic and outcome (accepted, invalid, duplicate, late, over_capacity, failed).",
     ["topic", "outcome"],
 )
 DELTAS = Counter("credence_signal_deltas_total", "Signal deltas emitted, by signal.", ["signal"])

@@ -16,11 +16,16 @@ written, and only then are the input offsets acknowledged for Faust to commit. A
 may re-send a delta, with the same ``delta_id``, but never lose one or count an event
 twice. (Waiting for the broker inside the batch loop put 5-20 ms pauses on every delta
 behind a flush.)
+
+A record (or risk tick) whose scoring raises is dead-lettered (``internal_error``) and its
+customer rolled back by the engine's bulkhead; the partition moves on. Only a failure
+to send or to write (the broker, the disk) stops the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
@@ -35,6 +40,7 @@ from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
+from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams import metrics, transport
 from streams.app import app, settings
@@ -44,6 +50,8 @@ from streams.dead_letters import dead_letter_record
 from streams.fetch_order import in_time_order
 from streams.publish import send, send_outputs
 from streams.table_writer import partition_db
+
+logger = logging.getLogger(__name__)
 
 state_table = app.Table(
     "customer-signal-state",
@@ -138,16 +146,18 @@ class SignalProcessor:
             partition = self.cache.partition = tp.partition
             if topic == RISK_TICKS:
                 tick = orjson.loads(record.value or b"{}")
-                handled = engine.fire_customer(tick["customer_id"], tick["now"], partition)
+                handled = engine.tick(tick["customer_id"], tick["now"], partition)
             else:
-                handled = engine.handle(topic, record.key, record.value, partition)
+                handled = engine.receive(topic, record.key, record.value, partition)
                 outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
-                if handled.error is not None:
-                    acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
-                elif handled.outcome is Outcome.LATE:
+                if handled.outcome is Outcome.LATE:
                     acks.append(
                         await _dead_letter(record, topic, "late_event", "older than the de-duplication horizon")
                     )
+            if handled.error is not None:
+                if handled.outcome is Outcome.FAILED:
+                    _log_failure(record, topic, handled.error)
+                acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
             if handled.deltas:
                 ingest_ms = record.timestamp if topic != RISK_TICKS else None
                 acks += await _send_deltas(handled.deltas, ingest_ms)
@@ -209,6 +219,14 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
         if record.topic == TEAM_UPDATES:
             held.setdefault(record.key, []).append(record.value)
     return [r for r in records if r.topic != TEAM_UPDATES]
+
+
+def _log_failure(record: transport.Record, topic: str, error: InvalidEvent) -> None:
+    """One ERROR with the traceback (repeats are rate-limited by the log filter)."""
+    logger.error(
+        "Dead-lettered %s[%d]@%d: %s", topic, record.partition, record.offset, error.detail,
+        exc_info=error.__cause__,
+    )
 
 
 async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:

@@ -5,24 +5,34 @@ piecewise: see ``streams.team_store``), so its topic has one partition and one w
 holds every team: the heat map is then one consistent snapshot. A leader
 timer sends clock ticks into the same topic; the agent re-scores teams as time passes
 and publishes the heat map when a Friday 17:00 (configured zone) has passed.
+
+An update whose application raises is dead-lettered (``internal_error``, the update as
+payload) and its team rolled back (:meth:`TeamRollup._apply_team`); the batch's other
+updates are applied, and the agent moves on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from typing import Any, NamedTuple
 
 import orjson
 from faust.types import EventT
 
+from scoring.bulkhead import INTERNAL_ERROR, internal_error
+from scoring.dead_letters import dead_letter
 from scoring.rollup.records import TEAM_UPDATES, Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup
+from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams import metrics
 from streams.app import app, settings
 from streams.channels import catalog, outputs, team_updates
-from streams.publish import send_outputs
+from streams.publish import send, send_outputs
 from streams.team_store import TableTeamStore
+
+logger = logging.getLogger(__name__)
 
 team_table = app.Table(
     "team-state",
@@ -36,6 +46,15 @@ store = TableTeamStore(app, team_table)
 #: processor up for 150 ms (measured on Kafka 4.1 with bench/)
 APPLY_CHUNK = 200
 rollup = TeamRollup(settings.rollup, store)
+#: a failed update's dead letter at most (JSON bytes): a team update is under 1 KB, key
+#: and detail take at most 3 KB (:mod:`scoring.dead_letters`)
+DEAD_UPDATE_BUDGET = 8 * 1024
+
+
+class _Failed(NamedTuple):
+    message: Any  # the faust Message the update came in
+    update: Any
+    error: InvalidEvent
 
 
 @app.agent(team_updates)
@@ -49,37 +68,72 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
     at most :data:`APPLY_CHUNK`, between which the event loop runs other tasks)."""
     published: list[Output] = []
     pending: list[tuple[str, dict[str, Any]]] = []
+    sources: dict[int, Any] = {}  # id of a pending update -> the message it came in
+    failed: list[_Failed] = []
+
+    def apply_pending() -> None:
+        nonlocal published, pending
+        published += rollup.apply_many(pending)
+        failed.extend(_Failed(sources[id(f.update)], f.update, f.error) for f in rollup.take_failures())
+        pending = []
+        sources.clear()
+
     for event in batch:
-        update = orjson.loads(event.message.value or b"{}")
-        kind = update["kind"]
-        if kind in {"tick", "heatmap"}:
-            published += rollup.apply_many(pending)
-            pending = []
-            if kind == "tick":
-                published += rollup.tick(update["now"])
-            else:
-                published += [
-                    Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
-                    for o in rollup.heatmap(update["at"])
-                ]
+        message = event.message
+        try:
+            update = orjson.loads(message.value or b"{}")
+            kind = update["kind"]
+            if kind in {"tick", "heatmap"}:
+                apply_pending()
+                if kind == "tick":
+                    published += rollup.tick(update["now"])
+                    failed.extend(_Failed(message, f.update | {"team_id": f.team_id}, f.error)
+                                  for f in rollup.take_failures())
+                else:
+                    published += [
+                        Output(o.topic, o.key, {**o.value, "request_id": update.get("request_id")})
+                        for o in rollup.heatmap(update["at"])
+                    ]
+                continue
+            team = (message.key or b"").decode()
+            updates = update["updates"] if kind == "batch" else [update]  # a batch: one team's from one flush
+        except Exception as exc:  # the record itself is unusable
+            failed.append(_Failed(message, None, internal_error(exc)))
             continue
-        team = (event.message.key or b"").decode()
-        if kind == "batch":  # the signal processor's updates for one team from one flush
-            pending += [(team, u) for u in update["updates"]]
-        else:
-            pending.append((team, update))
+        for u in updates:
+            sources[id(u)] = message
+            pending.append((team, u))
         if len(pending) >= APPLY_CHUNK:
-            published += rollup.apply_many(pending)
-            pending = []
+            apply_pending()
             await asyncio.sleep(0)  # the signal processor's batches run meanwhile
-    published += rollup.apply_many(pending)
+    apply_pending()
     for record in published:
         if record.topic == "team-credibility":
             _observe(record.value)
         elif record.topic == "credibility-heatmap":
             metrics.HEATMAPS.inc()
     await store.flush()
-    await asyncio.gather(*await send_outputs(published))
+    acks = await send_outputs(published)
+    for failure in failed:
+        acks.append(await _dead_letter(failure))
+    await asyncio.gather(*acks)
+
+
+async def _dead_letter(failure: _Failed) -> Any:
+    """Dead-letter a failed update (or an unusable record): the update is the payload,
+    partition and offset are its record's; the whole is cut to :data:`DEAD_UPDATE_BUDGET`."""
+    message, error = failure.message, failure.error
+    metrics.DEAD_LETTERS.labels(TEAM_UPDATES, INTERNAL_ERROR).inc()
+    logger.error(
+        "Dead-lettered %s[%d]@%d: %s", TEAM_UPDATES, message.partition, message.offset, error.detail,
+        exc_info=error.__cause__,
+    )
+    payload = message.value if failure.update is None else orjson.dumps(failure.update)
+    letter = dead_letter(
+        TEAM_UPDATES, message.partition, message.offset, message.key, payload,
+        error.reason, error.detail, now_ms(), DEAD_UPDATE_BUDGET,
+    )
+    return await send("dead-letter", letter.key, orjson.dumps(letter.value))
 
 
 def _observe(team: dict[str, Any]) -> None:

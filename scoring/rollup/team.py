@@ -141,6 +141,15 @@ class TeamState:
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
             del self.periods[period]
 
+    def savepoint(self) -> TeamState:
+        """A copy to roll back to. One level deep is enough: rows and trace entries are
+        replaced, never changed in place; the running aggregates are rebuilt when next
+        needed."""
+        return TeamState(
+            self.team_id, dict(self.customers), dict(self.actions), dict(self.periods),
+            dict(self.trace), self.published, self.clock, self.forgot_at, set(self.dirty), set(self.removed),
+        )
+
     def advance_clock(self, now: int) -> None:
         """Move the team's clock forward to ``now`` (it never goes back)."""
         if now > self.clock:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from scoring.bulkhead import internal_error
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot, split_regions
 from scoring.rollup.records import Output
 from scoring.rollup.team import TeamState
+from scoring.schema import InvalidEvent
 from scoring.timeutil import parse_ts
 
 
@@ -55,13 +57,25 @@ def update_time(update: dict[str, Any]) -> int | None:
         return parse_ts(update["ts"])
     if kind in {"action", "outcome"}:
         return int(update["ts"])
+    if kind == "tick":
+        return int(update["now"])
     return None
+
+
+class TeamFailure(NamedTuple):
+    """A team update whose application raised: the team is as if it had never come."""
+
+    team_id: str
+    update: dict[str, Any]
+    error: InvalidEvent
 
 
 class TeamRollup:
     def __init__(self, cfg: RollupConfig, store: TeamStore) -> None:
         self.cfg = cfg
         self.store = store
+        #: updates that failed since the caller last took them (:meth:`take_failures`)
+        self.failures: list[TeamFailure] = []
 
     def apply(self, team_id: str, update: dict[str, Any]) -> list[Output]:
         return self.apply_many([(team_id, update)])
@@ -69,16 +83,17 @@ class TeamRollup:
     def apply_many(self, updates: list[tuple[str, dict[str, Any]]]) -> list[Output]:
         """Apply a batch, then score each touched team once: a big team is not
         re-scored for every one of its updates."""
-        touched: dict[str, TeamState] = {}
+        by_team: dict[str, list[dict[str, Any]]] = {}
         for team_id, update in updates:
-            state = touched.get(team_id) or self.store.load(team_id) or TeamState(team_id)
-            state.apply(update, self.cfg)
-            state.advance_clock(update_time(update) or state.clock)
-            touched[team_id] = state
+            by_team.setdefault(team_id, []).append(update)
         outputs: list[Output] = []
-        for state in touched.values():
-            outputs += self._publish(state)
+        for team_id, team_updates in by_team.items():
+            outputs += self._apply_team(team_id, team_updates)
         return outputs
+
+    def take_failures(self) -> list[TeamFailure]:
+        failures, self.failures = self.failures, []
+        return failures
 
     def tick(self, now: int) -> list[Output]:
         """The clock moved every team to ``now``: re-score them, and publish the heat
@@ -86,8 +101,7 @@ class TeamRollup:
         starts the schedule: a new deployment does not back-fill old weeks)."""
         outputs: list[Output] = []
         for state in self.store.all():
-            state.advance_clock(now)
-            outputs += self._publish(state)
+            outputs += self._apply_team(state.team_id, [{"kind": "tick", "now": now}])
         last = self.store.last_heatmap()
         if last is None:
             self.store.set_last_heatmap(last_boundary(now, self.cfg))
@@ -104,6 +118,46 @@ class TeamRollup:
             Output("credibility-heatmap", r["region"], {**r, "trigger": trigger})
             for r in split_regions(snapshot(self.store.all(), at, self.cfg), self.cfg.heatmap_record_bytes)
         ]
+
+    def _apply_team(self, team_id: str, updates: list[dict[str, Any]]) -> list[Output]:
+        """One team's updates (or clock tick), then its score, behind the bulkhead: an
+        update that raises is reported and the team rebuilt without it from a savepoint
+        (copied one level deep) and the updates before it. If scoring raises, the team
+        goes back to its savepoint and the updates are applied again one at a time, to
+        fail only the one that raises, as a replay (which applies one at a time) would."""
+        stored = self.store.load(team_id)
+        before = stored.savepoint() if stored is not None else None
+        state = stored or TeamState(team_id)
+        applied: list[dict[str, Any]] = []
+        for update in updates:
+            try:
+                self._accumulate(state, update)
+            except Exception as exc:
+                self.failures.append(TeamFailure(team_id, update, internal_error(exc)))
+                state = before.savepoint() if before is not None else TeamState(team_id)
+                for earlier in applied:
+                    self._accumulate(state, earlier)
+            else:
+                applied.append(update)
+        if not applied and before is None:
+            return []  # a new team that nothing was applied to
+        try:
+            return self._publish(state)
+        except Exception as exc:
+            if before is not None:
+                self.store.save(before)
+            if len(applied) <= 1:
+                self.failures += [TeamFailure(team_id, u, internal_error(exc)) for u in applied]
+                return []
+        outputs: list[Output] = []
+        for update in applied:
+            outputs += self._apply_team(team_id, [update])
+        return outputs
+
+    def _accumulate(self, state: TeamState, update: dict[str, Any]) -> None:
+        if update["kind"] != "tick":
+            state.apply(update, self.cfg)
+        state.advance_clock(update_time(update) or state.clock)
 
     def _publish(self, state: TeamState) -> list[Output]:
         """Score the team as of its clock; publish only a changed record."""

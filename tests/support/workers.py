@@ -49,8 +49,9 @@ class Deployment:
     def apply_topics(self) -> None:
         asyncio.run(apply_topics(self.settings, load_catalog()))
 
-    def start_worker(self, name: str = "w1") -> Worker:
-        worker = Worker(self, name)
+    def start_worker(self, name: str = "w1", module: str = "streams.cli") -> Worker:
+        """``module``: the command line to run (``tests.support.faulty_worker`` injects faults)."""
+        worker = Worker(self, name, module)
         worker.start()
         self.workers.append(worker)
         return worker
@@ -197,9 +198,10 @@ class Deployment:
 class Worker:
     """``credence worker`` in a subprocess, its output in ``<workdir>/<name>.log``."""
 
-    def __init__(self, deployment: Deployment, name: str) -> None:
+    def __init__(self, deployment: Deployment, name: str, module: str = "streams.cli") -> None:
         self.deployment = deployment
         self.name = name
+        self.module = module
         self.web_port = free_port()
         self.log_path = deployment.workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -217,7 +219,7 @@ class Worker:
             "CREDENCE_SESSION_TIMEOUT_SECONDS": "6",
             **d.env_extra,
         }
-        command = [sys.executable, "-m", "streams.cli", "worker"]
+        command = [sys.executable, "-m", self.module, "worker"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 command,

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
+from scoring.bulkhead import Journal
 from scoring.catalog import BEHAVIOUR_TOPICS, DEFAULT_PATH, DIRECTORY_TOPIC, Catalog, load_catalog
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
 from scoring.customer import CustomerState
@@ -189,13 +190,22 @@ class BytesStore:
 
     def __init__(self) -> None:
         self.raw: dict[str, bytes] = {}
+        self.journal = Journal()  # every save is a checkpoint: it never holds a saved record
 
     def load(self, customer_id: str) -> CustomerState | None:
+        self.journal.loaded(customer_id)
         data = self.raw.get(customer_id)
         return None if data is None else CustomerState.from_bytes(data)
 
     def save(self, state: CustomerState) -> None:
         self.raw[state.customer_id] = state.to_bytes()
+        self.journal.discard(state.customer_id)
+
+    def checkpoint(self, customer_id: str) -> bytes | None:
+        return self.raw.get(customer_id)
+
+    def restore(self, customer_id: str, state: CustomerState | None) -> None:
+        pass  # nothing is held decoded
 
 
 def run_engine(

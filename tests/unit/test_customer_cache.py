@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 from rocksdict import Options, Rdict
 
-from scoring.customer import CustomerState
+from scoring.config import RuleConfig
+from scoring.customer import CustomerState, Outcome
+from scoring.engine import DictStore, SignalEngine
+from scoring.rules import high_intent
 from streams.customer_cache import CustomerCache
+from tests.unit.fixtures import CUSTOMER, at, catalog, record, summary
 
 CHANGELOG = "app-customer-signal-state-changelog"
 
@@ -212,3 +216,41 @@ def test_a_change_made_while_a_snapshot_is_written_stays_for_the_next(store: Sto
     # over capacity: the clean c2 leaves although c1 was used less recently
     assert len(cache) == 1 and cache.load("c1") is first
     assert [(k, CustomerState.from_bytes(v).owner.team_id) for _, k, v in cache.snapshot()] == [(b"c1", "t-later")]
+
+
+@pytest.mark.parametrize("flushed", ["written", "being written", "not flushed"])
+def test_a_failing_record_rolls_its_customer_back_to_the_last_flush_and_after(
+    store: Store, flushed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's bulkhead over the cache: the checkpoint is the snapshot being
+    written, then the table's value; the journal holds what came after."""
+    cfg = RuleConfig()
+    real = high_intent._span
+
+    def span(streak: list[Any]) -> int:
+        if streak[-1].event_id == "poison":
+            raise RuntimeError("injected")
+        return real(streak)
+
+    monkeypatch.setattr(high_intent, "_span", span)
+    q1, q2, poison, q3 = (
+        record("document-open", event_id=e, ts=at(hours=h), dwell_seconds=300)
+        for e, h in (("q1", 0), ("q2", 1), ("poison", 2), ("q3", 3))
+    )
+    reference = SignalEngine(catalog(), cfg, DictStore())
+    expected = [d for r in (q1, q2, q3) for d in reference.receive(r.topic, r.key, r.value).deltas]
+    cache, _ = make_cache(store)
+    engine = SignalEngine(catalog(), cfg, cache)
+    deltas = [d for r in (q1, q2) for d in engine.receive(r.topic, r.key, r.value).deltas]
+    writes = cache.snapshot() if flushed != "not flushed" else []
+    if flushed == "written":
+        asyncio.run(cache.write(writes))
+    failed = engine.receive(poison.topic, poison.key, poison.value)
+    if flushed == "being written":
+        asyncio.run(cache.write(writes))
+    deltas += engine.receive(q3.topic, q3.key, q3.value).deltas
+    flush(cache)
+
+    assert failed.outcome is Outcome.FAILED
+    assert [summary(d) for d in deltas] == [summary(d) for d in expected] != []
+    assert store._db_for_partition(0)[CUSTOMER.encode()] == reference.store.states[CUSTOMER].to_bytes()
