@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from scoring.bulkhead import Journal
 from scoring.catalog import load_catalog
 from scoring.config import RuleConfig
 from scoring.customer import CustomerState
@@ -36,8 +37,10 @@ class WriteBackStore:
         self.data: dict[str, bytes] = {}
         self._cache: dict[str, CustomerState | None] = {}
         self._dirty: set[str] = set()
+        self.journal = Journal()
 
     def load(self, customer_id: str) -> CustomerState | None:
+        self.journal.loaded(customer_id)
         if customer_id not in self._cache:
             raw = self.data.get(customer_id)
             self._cache[customer_id] = CustomerState.from_bytes(raw) if raw else None
@@ -47,11 +50,19 @@ class WriteBackStore:
         self._cache[state.customer_id] = state
         self._dirty.add(state.customer_id)
 
+    def checkpoint(self, customer_id: str) -> bytes | None:
+        return self.data.get(customer_id)
+
+    def restore(self, customer_id: str, state: CustomerState | None) -> None:
+        self._cache[customer_id] = state
+        self._dirty.discard(customer_id)
+
     def flush(self) -> None:
         for customer_id in self._dirty:
             state = self._cache[customer_id]
             assert state is not None
             self.data[customer_id] = state.to_bytes()
+            self.journal.discard(customer_id)
         self._dirty.clear()
 
 
@@ -80,7 +91,7 @@ def run_core(events: list[tuple[str, bytes, bytes]], codec: bool, batch: int = 5
     began = time.perf_counter()
     for start in range(0, len(events), batch):
         for topic, key, value in events[start:start + batch]:
-            handled = engine.handle(topic, key, value)
+            handled = engine.receive(topic, key, value)  # behind the bulkhead, as the worker
             outcomes[handled.outcome.value] += 1
             for delta in handled.deltas:
                 deltas[delta.signal] += 1
