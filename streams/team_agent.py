@@ -97,7 +97,9 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
                 continue
             team = (message.key or b"").decode()
             updates = update["updates"] if kind == "batch" else [update]  # a batch: one team's from one flush
-        except Exception as exc:  # the record itself is unusable
+            if not isinstance(updates, list):
+                raise TypeError(f"updates is {type(updates).__name__}, not a list")
+        except Exception as exc:  # an unusable record, or a clock tick or heat map request that raised
             failed.append(_Failed(message, None, internal_error(exc)))
             continue
         for u in updates:

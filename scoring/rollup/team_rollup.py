@@ -65,7 +65,7 @@ def update_time(update: dict[str, Any]) -> int | None:
 class TeamFailure(NamedTuple):
     """A team update whose application raised: the team is as if it had never come."""
 
-    team_id: str
+    team_id: str  # empty for a scheduled heat map
     update: dict[str, Any]
     error: InvalidEvent
 
@@ -107,7 +107,10 @@ class TeamRollup:
             self.store.set_last_heatmap(last_boundary(now, self.cfg))
             return outputs
         for at in boundaries_crossed(last, now, self.cfg):
-            outputs += self.heatmap(at, trigger="schedule")
+            try:
+                outputs += self.heatmap(at, trigger="schedule")
+            except Exception as exc:  # that week's heat map is missed, not every tick's scores
+                self.failures.append(TeamFailure("", {"kind": "heatmap", "at": at}, internal_error(exc)))
             self.store.set_last_heatmap(at)
         return outputs
 

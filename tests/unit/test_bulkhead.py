@@ -16,7 +16,7 @@ from scoring.config import HOUR_MS, RuleConfig
 from scoring.customer import Outcome
 from scoring.engine import DictStore, Handled, SignalEngine
 from scoring.replay import LogRecord, replay
-from scoring.rollup import ledger
+from scoring.rollup import ledger, team_rollup
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
 from scoring.rollup.team_rollup import TeamRollup
@@ -316,3 +316,21 @@ def test_a_team_failing_its_clock_tick_does_not_hold_the_others_up(monkeypatch: 
     assert [(f.team_id, f.update) for f in rollup.take_failures()] == [("T-bad", {"kind": "tick", "now": NOW + 40 * D})]
     assert [o.key for o in out if o.topic == "team-credibility"] == ["T1"]
     assert teams(rollup)["T-bad"] == bad_before
+
+
+def test_a_failing_scheduled_heat_map_is_reported_and_the_teams_still_move_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    rollup = new_rollup()
+    rollup.apply_many(BEFORE)
+    rollup.tick(NOW)  # starts the heat map schedule
+
+    def snapshot(*args: Any) -> Any:
+        raise RuntimeError("injected heat map fault")
+
+    monkeypatch.setattr(team_rollup, "snapshot", snapshot)
+
+    out = rollup.tick(NOW + 7 * D)  # one Friday 17:00 has passed
+
+    [failure] = rollup.take_failures()
+    assert failure.update["kind"] == "heatmap" and "RuntimeError: injected heat map fault" in failure.error.detail
+    assert out == [] and rollup.store.load("T1").clock == NOW + 7 * D  # T1's score did not change
+    assert rollup.store.last_heatmap() == failure.update["at"]  # not tried again at every tick
