@@ -102,9 +102,6 @@ class Journal:
         self._size -= len(entries)
         return entries
 
-    def pending(self, customer_id: str) -> int:
-        return len(self._entries.get(customer_id, ()))
-
     def customers(self) -> list[str]:
         return list(self._entries)
 
