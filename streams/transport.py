@@ -39,14 +39,78 @@ from mode import ServiceT
 from mode.utils.futures import notify
 
 FETCH_MAX_WAIT_MS = 100
+#: how often a consumer whose subscribed topics are missing from its metadata asks again
+METADATA_RETRY_S = 1.0
 SCHEME = "credence"
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    _metadata_refresh: asyncio.Task[None] | None = None
+
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start() to build the fetcher
         return consumer
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        if self._metadata_refresh is None or self._metadata_refresh.done():
+            self._metadata_refresh = asyncio.create_task(self._refresh_until_topics_known())
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def on_thread_stop(self) -> None:
+        if self._metadata_refresh is not None:
+            self._metadata_refresh.cancel()
+        await super().on_thread_stop()
+
+    def missing_topics(self) -> set[str]:
+        """Subscribed topics the consumer's cluster metadata holds no partitions for."""
+        consumer = self._ensure_consumer()
+        subscription = consumer._subscription.subscription
+        topics: set[str] = subscription.topics if subscription is not None else set()
+        return {t for t in topics if not consumer._client.cluster.partitions_for_topic(t)}
+
+    async def _refresh_until_topics_known(self) -> None:
+        """In the consumer thread, after a rebalance: refresh the cluster metadata every
+        ``METADATA_RETRY_S`` while a subscribed topic is missing from it.
+
+        A group leader whose metadata lacks the topics (fetched while the broker was
+        stopping or starting) assigns every member nothing ("Ignoring missing topic"),
+        rebalance after rebalance, and aiokafka fetches metadata again only after
+        ``metadata_max_age_ms`` (5 minutes): the whole group sat idle that long after a
+        broker restart. Once the refreshed metadata has the topics, aiokafka's leader
+        sees them change and rejoins, and the next assignment is complete.
+        """
+        consumer = self._ensure_consumer()
+        while missing := self.missing_topics():
+            self.log.warning("Topics missing from the cluster metadata, refreshing it: %s", sorted(missing))
+            await consumer._client.force_metadata_update()
+            if self.missing_topics():
+                await asyncio.sleep(METADATA_RETRY_S)
+
+    async def _seek_wait(self, consumer: aiokafka.AIOKafkaConsumer, partitions: Mapping[TP, int]) -> None:
+        """Faust's seek for a restore, without the partitions a rebalance has revoked since
+        the restore began (aiokafka raises IllegalStateError for them): the rebalance
+        starts the restore again."""
+        assigned = consumer.assignment()
+        await super()._seek_wait(consumer, {tp: offset for tp, offset in partitions.items() if tp in assigned})
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return await self.call_thread(self._seek_to_committed)
+
+    async def _seek_to_committed(self) -> dict[TP, int]:
+        """aiokafka's ``seek_to_committed``, without the IllegalStateError it raises when a
+        rebalance revokes a partition while its committed offset is being fetched (the
+        next owner seeks it), nor the AssertionError when nothing is assigned."""
+        consumer = self._ensure_consumer()
+        committed: dict[TP, int] = {}
+        for tp in list(consumer.assignment()):
+            offset = await consumer.committed(tp)
+            if tp not in consumer.assignment():
+                continue
+            committed[tp] = offset
+            if offset and offset > 0:
+                consumer.seek(tp, offset)
+        return committed
 
     async def rewind(self, fetched: Mapping[TP, tuple[int, int]]) -> list[TP]:
         """In the consumer thread: seek each partition back to the first of the records
