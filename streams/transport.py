@@ -28,7 +28,7 @@ from time import monotonic
 from typing import Any, ClassVar, Protocol, TypeAlias, cast
 
 import aiokafka
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -94,8 +94,45 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         assigned = consumer.assignment()
         await super()._seek_wait(consumer, {tp: offset for tp, offset in partitions.items() if tp in assigned})
 
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """End offsets from ListOffsets, raised to the high watermark of a fetch response.
+
+        The embedded broker (Tansu 0.6) answers ListOffsets with the end of the first
+        record of a partition's last record batch, not of the batch. The changelogs are
+        written in batches (``streams/table_writer.py``), so Faust's recovery saw them
+        shorter than the offsets a worker had stored for them, and a worker restarted
+        against the same broker stopped at a ConsistencyError (a worker without local
+        state would have stopped its restore early). A fetch from the last batch's base
+        offset gets the true end; on Apache Kafka both agree.
+        """
+        listed = await super()._highwaters(partitions)
+        written = {tp: end for tp, end in listed.items() if end}
+        if not written:
+            return listed
+        fetched = await self._fetched_highwaters(written)
+        return {tp: max(end, fetched.get(tp, end)) for tp, end in listed.items()}
+
+    async def _fetched_highwaters(self, listed: Mapping[TP, int]) -> dict[TP, int]:
+        """The high watermarks of a fetch from the record before each of ``listed``'s end
+        offsets, by a short-lived consumer outside the group."""
+        consumer = self._create_client_consumer(cast(faust_aiokafka.Transport, self.transport))
+        await consumer.start()
+        try:
+            tps = [TopicPartition(tp.topic, tp.partition) for tp in listed]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, listed[TP(tp.topic, tp.partition)] - 1)
+            deadline = monotonic() + self.app.conf.broker_request_timeout
+            while any(consumer.highwater(tp) is None for tp in tps) and monotonic() < deadline:
+                await consumer.getmany(timeout_ms=100, max_records=1)
+            return {TP(tp.topic, tp.partition): consumer.highwater(tp) for tp in tps
+                    if consumer.highwater(tp) is not None}
+        finally:
+            await consumer.stop()
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        return await self.call_thread(self._seek_to_committed)
+        committed: dict[TP, int] = await self.call_thread(self._seek_to_committed)
+        return committed
 
     async def _seek_to_committed(self) -> dict[TP, int]:
         """aiokafka's ``seek_to_committed``, without the IllegalStateError it raises when a
