@@ -41,6 +41,8 @@ from mode.utils.futures import notify
 FETCH_MAX_WAIT_MS = 100
 #: how often a consumer whose subscribed topics are missing from its metadata asks again
 METADATA_RETRY_S = 1.0
+#: how long recovery waits for a fetch's high watermarks (see ConsumerThread._highwaters)
+FETCHED_HIGHWATER_TIMEOUT_S = 5.0
 SCHEME = "credence"
 
 
@@ -103,10 +105,12 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         shorter than the offsets a worker had stored for them, and a worker restarted
         against the same broker stopped at a ConsistencyError (a worker without local
         state would have stopped its restore early). A fetch from the last batch's base
-        offset gets the true end; on Apache Kafka both agree.
+        offset gets the true end; on Apache Kafka both agree. Only for changelogs: the
+        lag gauge asks every few seconds and corrects the input partitions itself.
         """
         listed = await super()._highwaters(partitions)
-        written = {tp: end for tp, end in listed.items() if end}
+        is_changelog = self.consumer._is_changelog_tp
+        written = {tp: end for tp, end in listed.items() if end and is_changelog(tp)}
         if not written:
             return listed
         fetched = await self._fetched_highwaters(written)
@@ -122,7 +126,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, listed[TP(tp.topic, tp.partition)] - 1)
-            deadline = monotonic() + self.app.conf.broker_request_timeout
+            deadline = monotonic() + FETCHED_HIGHWATER_TIMEOUT_S  # then ListOffsets' answer stands
             while any(consumer.highwater(tp) is None for tp in tps) and monotonic() < deadline:
                 await consumer.getmany(timeout_ms=100, max_records=1)
             return {TP(tp.topic, tp.partition): consumer.highwater(tp) for tp in tps
