@@ -19,6 +19,8 @@ from faust import Worker as FaustWorker
 
 REPEATS_PER_WINDOW = 5
 WINDOW_SECONDS = 10.0
+#: kinds of message tracked before those whose window has ended are forgotten
+MAX_KINDS = 1000
 
 
 @dataclass
@@ -55,6 +57,8 @@ class RepeatFilter(logging.Filter):
     def _count(self, record: logging.LogRecord, now: float) -> bool:
         key = (record.name, record.levelno, str(record.msg))
         window = self._windows.get(key)
+        if window is None and len(self._windows) >= MAX_KINDS:
+            self._forget_expired(now)  # messages formatted in advance make a kind each
         if window is None or now - window.start >= self.window_s:
             self._windows[key] = _Window(start=now, passed=1)
             if window is not None and window.suppressed:
@@ -66,6 +70,10 @@ class RepeatFilter(logging.Filter):
             return True
         window.suppressed += 1
         return False
+
+    def _forget_expired(self, now: float) -> None:
+        """Drops the windows that have ended (their suppressed count unreported)."""
+        self._windows = {k: w for k, w in self._windows.items() if now - w.start < self.window_s}
 
 
 class Worker(FaustWorker):

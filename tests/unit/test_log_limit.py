@@ -83,3 +83,19 @@ def test_a_record_gets_the_same_answer_from_every_handler(clock: Clock) -> None:
         logging.makeLogRecord({"msg": "x", "levelno": logging.ERROR})
     assert [repeat.filter(first), repeat.filter(first)] == [True, True]
     assert [repeat.filter(second), repeat.filter(second)] == [False, False]
+
+
+def test_kinds_whose_window_ended_are_forgotten_when_there_are_many(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    monkeypatch.setattr(log_limit, "MAX_KINDS", 10)
+    repeat = RepeatFilter()
+    for i in range(10):
+        assert repeat.filter(logging.makeLogRecord({"msg": f"seek failed: {i}", "levelno": logging.WARNING}))
+    clock.now += 5
+    for i in range(10, 15):  # still within the first ones' window: nothing to forget
+        repeat.filter(logging.makeLogRecord({"msg": f"seek failed: {i}", "levelno": logging.WARNING}))
+    assert len(repeat._windows) == 15
+    clock.now += 6  # the first ten windows have ended
+    repeat.filter(logging.makeLogRecord({"msg": "seek failed: 15", "levelno": logging.WARNING}))
+    assert len(repeat._windows) == 6
