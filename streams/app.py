@@ -9,7 +9,7 @@ from pathlib import Path
 
 import faust
 
-from streams import transport
+from streams import log_limit, transport
 from streams.settings import Settings, load_settings
 
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         autodiscover=False,
         loghandlers=[],
+        Worker=log_limit.Worker,  # repeated warnings and errors are rate-limited
     )
 
 

@@ -167,6 +167,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
         bootstrap = _start_embedded(stack)
         print(f"embedded broker (Tansu) at {bootstrap}; topics applied. Ctrl-C stops it.", flush=True)
         print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}", flush=True)
+        # a worker's table state belongs to this broker instance, as with `credence run`
+        print(f"export CREDENCE_DATA_DIR={os.environ['CREDENCE_DATA_DIR']}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             _wait_forever()
     return 0

@@ -34,3 +34,4 @@ def test_a_broker_that_cannot_listen_raises_with_its_log() -> None:
     assert "exited" in str(failure.value)
     assert len(str(failure.value).splitlines()) > 1, "the log's end is part of the message"
     assert tansu_leftovers() == before
+

@@ -347,6 +347,25 @@ class ApacheKafka:
             self.workdir = None
         self.port = self.controller_port = None
 
+    def stop_broker(self) -> None:
+        """Stop the broker process (SIGTERM: a controlled shutdown, as a rolling restart
+        does) and keep its ports, configuration and log dir for :meth:`start_broker`."""
+        if self._proc is None:
+            raise RuntimeError("the broker is not running")
+        stop_process(self._proc, self.stop_timeout)
+        self._proc = None
+
+    def start_broker(self) -> float:
+        """Start the broker :meth:`stop_broker` stopped: the same KRaft node on the same
+        ports and log dir. Returns once it serves clients; the seconds that took."""
+        if self._proc is not None or self.workdir is None:
+            raise RuntimeError("the broker is running or was never started")
+        began = time.monotonic()
+        libs = ensure_kafka_jars(self.version)
+        self._launch(_require("java"), f"{libs}/*", self.workdir / "server.properties")
+        self._wait_ready(began + self.startup_timeout)
+        return time.monotonic() - began
+
     def __enter__(self) -> ApacheKafka:
         return self.start()
 
@@ -451,7 +470,7 @@ class ApacheKafka:
 
     def _launch(self, java: str, classpath: str, props: Path) -> None:
         cmd = [java, *self._jvm_options(), "-cp", classpath, "kafka.Kafka", str(props)]
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:  # a restarted broker appends
             self._proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
