@@ -22,7 +22,7 @@ from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.events import Event, check_key, event_of
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.records import ALERTS, TEAM_UPDATES, Output
 from scoring.schema import InvalidEvent, RecordSchema
 from scoring.timeutil import now_ms
 
@@ -131,6 +131,8 @@ class SignalEngine:
         #: the value field the message key must equal (topics.yaml's ``key``)
         self._key_fields = {t: catalog[t].key for t in inputs}
         self._customer_id_field = self._schemas[DIRECTORY_TOPIC].spec("customer_id")
+        #: customers whose ledger may hold unpublished alerts -> their partition
+        self.pending_alerts: dict[str, int] = {}
 
     def receive(
         self, topic: str, key: bytes | None, raw: bytes | None, partition: int = 0
@@ -204,8 +206,31 @@ class SignalEngine:
             result.outputs += fired.outputs
         return result
 
+    def release_alerts(self, customer_id: str, held: list[dict[str, Any]] | None = None) -> list[Output]:
+        """Take the customer's held alert records out of its state, to publish: all of
+        them, or those of ``held`` still there (live: the records a written state holds,
+        :meth:`held_alerts`)."""
+        state = self.store.load(customer_id)
+        if state is None or not state.ledger.outbox:
+            self.pending_alerts.pop(customer_id, None)
+            return []
+        records = state.ledger.release(held)
+        if not state.ledger.outbox:
+            del self.pending_alerts[customer_id]
+        if records:
+            self.store.save(state)
+        return [Output(ALERTS, customer_id, record) for record in records]
+
+    def held_alerts(self, customer_id: str) -> list[dict[str, Any]]:
+        """The alert records the customer's state holds now."""
+        state = self.store.load(customer_id)
+        return list(state.ledger.outbox) if state is not None else []
+
     def index_state(self, state: CustomerState, partition: int) -> None:
-        """Put a recovered customer's pending due times into the deadline index."""
+        """Put a recovered customer's pending due times and unpublished alerts into the
+        indexes."""
+        if state.ledger.outbox:
+            self.pending_alerts[state.customer_id] = partition
         for due in state.risk_due_times(self.cfg):
             self.deadlines.push(due, state.customer_id, partition)
         if (expiry := state.ledger.next_due(self.rollup)) is not None:
@@ -245,8 +270,15 @@ class SignalEngine:
         self, state: CustomerState, deltas: list[SignalDelta], partition: int
     ) -> list[Output]:
         outputs: list[Output] = []
+        ledger = state.ledger
         for delta in deltas:
-            outputs += state.ledger.add_delta(delta, delta.to_record(None), state.effective_owner, self.rollup)
+            for output in ledger.add_delta(delta, delta.to_record(None), state.effective_owner, self.rollup):
+                if output.topic == ALERTS:
+                    ledger.hold([output.value])
+                else:
+                    outputs.append(output)
+        if ledger.outbox:
+            self.pending_alerts[state.customer_id] = partition
         if deltas and (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)
         return outputs

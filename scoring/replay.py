@@ -87,6 +87,8 @@ class _Pipeline:
                 self.result.outputs += self.teams.apply(output.key, output.value)
             else:
                 self.result.outputs.append(output)
+        for customer_id in list(self.engine.pending_alerts):  # no crash offline: no need to wait
+            self.result.outputs += self.engine.release_alerts(customer_id)
         self.result.failed_team_updates += self.teams.take_failures()
 
     def tick_teams(self, now: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from scoring.rollup.records import Output
+from scoring.rollup.records import ALERTS, Output
 from streams import metrics
 from streams.app import app
 from streams.channels import outputs
@@ -26,7 +26,7 @@ async def send_outputs(records: list[Output]) -> list[Awaitable[Any]]:
     """Publish roll-up records; returns their acknowledgement futures."""
     futures = []
     for record in records:
-        if record.topic == "procurement-alerts" and not record.value["retracted"]:
+        if record.topic == ALERTS and not record.value["retracted"]:
             metrics.ALERTS.inc()
         futures.append(await send(record.topic, record.key.encode(), orjson.dumps(record.value)))
     return futures

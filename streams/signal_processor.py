@@ -93,6 +93,9 @@ class SignalProcessor:
         self._last_flush = time.monotonic()
         self._writing: asyncio.Task[None] | None = None  # the snapshot being written
         self._failed = False
+        #: alert records held by the states of the snapshot being written (or of the
+        #: table): released at the next snapshot, once that write is done
+        self.written_alerts: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
     async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
         async with self._lock:
@@ -127,10 +130,14 @@ class SignalProcessor:
             await self._flush_now()
 
     async def forget(self) -> None:
-        """Partitions are moving: drop cached states (their new owner may change them)."""
+        """Partitions are moving: drop cached states (their new owner may change them).
+        Alerts their written states hold go out from whoever owns them next (see
+        :func:`rebuild_deadlines`)."""
         async with self._lock:
             await self._flush_now()
             self.cache.clear()
+            self.written_alerts = {}
+            self.engine.pending_alerts.clear()
 
     async def _flush_now(self) -> None:
         if self._writing is not None:
@@ -167,11 +174,21 @@ class SignalProcessor:
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
     async def _snapshot(self) -> Snapshot:
-        """Between batches (the caller holds the lock): what the batches so far changed."""
-        held = self._team_updates
+        """Between batches (the caller holds the lock), the previous snapshot written:
+        what the batches so far changed. Alerts leave only from written states: those the
+        previous snapshot held go out now, those held now at the next one."""
+        released = []
+        for customer_id, (partition, held) in self.written_alerts.items():
+            self.cache.partition = partition
+            released += self.engine.release_alerts(customer_id, held)
+        held_updates = self._team_updates
         self._team_updates = {}
-        self._acks += await send_outputs(team_update_batches(held))
+        self._acks += await send_outputs(released + team_update_batches(held_updates))
         snapshot = Snapshot(self._acks, self.cache.snapshot(), self._unflushed)
+        self.written_alerts = {}
+        for customer_id, partition in self.engine.pending_alerts.items():
+            self.cache.partition = partition
+            self.written_alerts[customer_id] = (partition, self.engine.held_alerts(customer_id))
         self._acks, self._unflushed = [], []
         self._last_flush = time.monotonic()
         return snapshot

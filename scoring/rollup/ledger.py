@@ -12,7 +12,7 @@ from typing import Any
 
 from scoring.deltas import Owner, SignalDelta
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import TEAM_UPDATES, UNASSIGNED, Output, stable_id
+from scoring.rollup.records import ALERTS, TEAM_UPDATES, UNASSIGNED, Output, stable_id
 from scoring.timeutil import format_ts, parse_ts
 
 #: deltas a ledger keeps at most, the newest: past it (a hostile upstream) older deltas
@@ -40,6 +40,9 @@ class CustomerLedger:
     activity_ts: int | None = None
     #: ``[team_id, net_points, activity_ts]`` as last told to the team
     reported: list[Any] | None = None
+    #: ``procurement-alerts`` values (raised or retracted) not published yet: an alert
+    #: leaves only once the state that holds it is durable (:meth:`hold`)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.entries.sort(key=_entry_order)  # states stored before were in arrival order
@@ -239,7 +242,7 @@ class CustomerLedger:
 
     def _retraction(self, delta: SignalDelta, end: int, alert_id: str) -> Output:
         return Output(
-            "procurement-alerts",
+            ALERTS,
             delta.customer_id,
             {
                 "alert_id": alert_id,
@@ -263,7 +266,7 @@ class CustomerLedger:
         ]
         extra = {"contributing_total": len(window)} if len(window) > len(contributing) else {}
         return Output(
-            "procurement-alerts",
+            ALERTS,
             delta.customer_id,
             {
                 "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in window)),
@@ -306,15 +309,40 @@ class CustomerLedger:
         )
         return outputs
 
+    def hold(self, records: Iterable[dict[str, Any]]) -> None:
+        """Keep alert records for publication. Alerts are published only from a state
+        already written (the outbox pattern): had an alert left with a state a crash then
+        lost, the re-run, in another interleaving, might never raise it again, and nothing
+        would retract it. Readers fold records by ``alert_id``, the last one winning, so a
+        record replaces one of the same id still held; nothing is cancelled outright, for
+        a held record may have left already (released from a state whose release a crash
+        then lost)."""
+        for record in records:
+            alert_id = record["alert_id"]
+            self.outbox = [held for held in self.outbox if held["alert_id"] != alert_id]
+            self.outbox.append(record)
+
+    def release(self, held: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Take held records out, to publish them: all, or those of ``held`` (records
+        seen in a state now written) not replaced since."""
+        if held is None:
+            released, self.outbox = self.outbox, []
+            return released
+        chosen = {id(record) for record in held}
+        released = [record for record in self.outbox if id(record) in chosen]
+        self.outbox = [record for record in self.outbox if id(record) not in chosen]
+        return released
+
     def to_json(self) -> list[Any]:
-        return [list(self.entries), self.as_of, self.last_delta, list(self.alerts), self.activity_ts, self.reported]
+        data = [list(self.entries), self.as_of, self.last_delta, list(self.alerts), self.activity_ts, self.reported]
+        return [*data, self.outbox] if self.outbox else data
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CustomerLedger:
-        entries, as_of, last_delta, alerts, activity_ts, reported = data
+        entries, as_of, last_delta, alerts, activity_ts, reported, *outbox = data
         if not isinstance(alerts, list):  # ``last_alert_ts`` of states stored before
             alerts = [] if alerts is None else [[alerts, None]]
-        return cls(entries, as_of, last_delta, alerts, activity_ts, reported)
+        return cls(entries, as_of, last_delta, alerts, activity_ts, reported, outbox[0] if outbox else [])
 
 
 def effective_alerts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

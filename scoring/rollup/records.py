@@ -9,6 +9,8 @@ import orjson
 
 #: the internal topic that carries everything the team roll-up needs, keyed by team
 TEAM_UPDATES = "credence-team-updates"
+#: procurement alerts, published from the customer's ledger outbox
+ALERTS = "procurement-alerts"
 UNASSIGNED = "unassigned"
 
 

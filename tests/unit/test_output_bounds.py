@@ -100,7 +100,7 @@ def hostile_customer() -> tuple[list[Output], list[dict[str, Any]]]:
         outputs += handled.outputs
         deltas += handled.deltas
     fired = engine.fire_customer(CUSTOMER_ID, T0 + DAY_MS)
-    outputs += fired.outputs
+    outputs += fired.outputs + engine.release_alerts(CUSTOMER_ID)
     deltas += fired.deltas
     assert sorted({d.signal for d in deltas}) == ["decision_chain", "high_intent", "risk", "urgency"]
     return outputs, [d.to_record(T0) for d in deltas]

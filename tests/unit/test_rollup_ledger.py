@@ -152,6 +152,8 @@ def run(engine, log):
     outputs = []
     for rec in log:
         outputs += engine.handle(rec.topic, rec.key, rec.value).outputs
+        for customer_id in list(engine.pending_alerts):  # as a flush releases them
+            outputs += engine.release_alerts(customer_id)
     return outputs
 
 
