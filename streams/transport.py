@@ -309,8 +309,10 @@ class Consumer(faust_aiokafka.Consumer):
                 if stale() or not await self._hand_over(tp, record):
                     return await self._give_back([(tp, fetched[j:]), *fetch[i + 1:]])
                 read_offsets[tp] = record.offset
-        if not batches or self._flow_stops != stops:
+        if not batches:
             return
+        if self._flow_stops != stops:  # stopped while the loop held the fetch
+            return await self._give_back([item for by_tp in batches.values() for item in by_tp.items()])
         now = monotonic()
         for by_tp in batches.values():
             for tp, fetched in by_tp.items():
@@ -335,23 +337,21 @@ class Consumer(faust_aiokafka.Consumer):
         return True
 
     async def _give_back(self, undelivered: Iterable[tuple[TP, Sequence[Record]]]) -> None:
-        """Seek changelog partitions back to the first fetched record the loop drops.
+        """Seek every partition the loop drops fetched records of back to the first of
+        them, unless something has seeked it since (``ConsumerThread.rewind``).
 
-        aiokafka's position moves past what a fetch returns. Stream partitions are seeked
-        to their committed offsets after every rebalance and restore, but nothing seeks a
-        changelog partition while its restore runs: a dropped record was never read
-        again, and the restore waited for it forever. That is the stall test_scale_out
-        hit about once in a hundred take-overs: a fetch began before the revocation and
-        returned the newly assigned changelogs' records, from where the restore had just
-        seeked them, while the flow was still stopped (aiokafka's position at the end,
-        Faust's restore at the start; faust-streaming 0.15.3's own loop drops them too).
-        A restore that seeks a partition after the fetch wins (see ``ConsumerThread.rewind``).
+        aiokafka's position moves past what a fetch returns. Changelog partitions were
+        the first case found: nothing seeks one while its restore runs, so a dropped
+        record was never read again and the restore waited for it forever (the stall
+        test_scale_out hit about once in a hundred take-overs: a fetch begun before the
+        revocation returned the newly assigned changelogs' records while the flow was
+        still stopped). Stream partitions are usually seeked to their committed offsets
+        after the rebalance that made the loop drop their records, but not always: the
+        chaos test found a partition whose whole backlog had been fetched and dropped,
+        position at its end, nothing committed, no seek to follow. Giving back every
+        partition makes a drop harmless whatever comes next; a later seek wins.
         """
-        fetched = {
-            tp: (records[0].offset, records[-1].offset)
-            for tp, records in undelivered
-            if records and self._is_changelog_tp(tp)
-        }
+        fetched = {tp: (records[0].offset, records[-1].offset) for tp, records in undelivered if records}
         if not fetched:
             return
         thread = cast(ConsumerThread, self._thread)

@@ -104,12 +104,8 @@ class FetchLoopConsumer(FakeConsumer):
         self._commit_every = None
         self.delivered: list[int] = []
         self.putter: asyncio.Future[None] | None = None
-        self.changelog = True
         self.seeks: list[tuple[TP, int]] = []
         self._thread = SimpleNamespace(call_thread=self._call_thread, rewind=self._rewind)
-
-    def _is_changelog_tp(self, tp: TP) -> bool:
-        return self.changelog
 
     async def _call_thread(self, fun: Any, *args: Any) -> Any:
         return await fun(*args)
@@ -170,7 +166,7 @@ def test_a_changelog_paused_since_the_fetch_began_is_given_back_not_dropped():
     assert consumer.seeks == [(PARTITION, 3)]
 
 
-def test_a_fetch_gone_stale_gives_back_every_changelog_it_did_not_deliver():
+def test_a_fetch_gone_stale_gives_back_every_partition_it_did_not_deliver():
     consumer = FetchLoopConsumer()
     consumer.app.consumer_generation_id = 2  # a rebalance after _deliver began is seen at once
     original = consumer.callback
@@ -185,11 +181,12 @@ def test_a_fetch_gone_stale_gives_back_every_changelog_it_did_not_deliver():
     assert consumer.seeks == [(PARTITION, 4), (TP("t", 1), 7)]
 
 
-def test_stream_partitions_are_not_given_back():
+def test_stream_partitions_are_given_back_too():
+    """Usually seeked to their committed offsets after the rebalance that made the loop
+    drop their records, but not always (the chaos test): a later seek wins anyway."""
     consumer = FetchLoopConsumer()
-    consumer.changelog = False  # seeked to their committed offsets after every rebalance
     deliver(consumer, {PARTITION: [record(3)]}, set())
-    assert consumer.delivered == [] and consumer.seeks == []
+    assert consumer.delivered == [] and consumer.seeks == [(PARTITION, 3)]
 
 
 def test_records_a_fetch_returns_while_the_flow_is_stopped_are_given_back():
