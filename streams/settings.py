@@ -82,6 +82,10 @@ class Settings:
             if f.name != "rules"
         }
 
+    def secrets(self) -> list[str]:
+        """The values of the secret settings that are set (redacted from every log)."""
+        return [v for f in fields(self) if _SECRET.search(f.name) and (v := getattr(self, f.name))]
+
     @property
     def rollup(self) -> RollupConfig:
         return RollupConfig(time_zone=self.time_zone)
