@@ -248,6 +248,36 @@ def test_team_scores_and_traceability_csv(deployment: Deployment) -> None:
     assert get(worker, "/teams/nobody/traceability.csv", token=TOKEN)[0] == 404
 
 
+#: every view Faust 0.15.3 mounts (by default or by a setting): /router and /table (on
+#: by default; /table/customer-signal-state/<customer>/ served raw state with evidence IPs),
+#: / (production index or sensor stats), /assignment/, /graph/, /performance/
+FAUST_PATHS = ["/", "/router/", "/router/topics", "/router/team-state/", "/router/customer-signal-state/c1/",
+               "/table/", "/table/customer-signal-state/", "/table/customer-signal-state/c1/",
+               "/table/team-state/", "/assignment/", "/graph/", "/performance/", "/stats/"]
+#: team ids a client may send: long, control and invalid-UTF-8 bytes, slashes, markup
+ODD_TEAM_IDS = ["x" * 4000, "%00", "%ff%fe", "a%2Fb", "..%2F..%2Fetc", "%E2%80%AE", "%3Cscript%3E", "%0d%0a=1"]
+
+
+def test_only_credence_views_are_served(deployment: Deployment) -> None:
+    (worker,), _ = start_scored(deployment)
+    wait_for_scores(worker)
+    for path in FAUST_PATHS:
+        for token in (None, TOKEN):
+            status, _, body = get(worker, path, token=token)
+            assert status == 404, (path, status, body[:300])
+            assert b"203.0.113" not in body and b"c1" not in body
+    for path in ("/teams", "/teams/team-red", "/heatmap", "/heatmap.json", "/metrics"):
+        assert get(worker, path)[0] == 200, path
+    assert get(worker, "/teams/team-red/traceability.csv", token=TOKEN)[0] == 200
+    # odd team ids are an unknown team (or a too-long request line), never a server error
+    for team_id in ODD_TEAM_IDS:
+        for path, token in ((f"/teams/{team_id}", None), (f"/teams/{team_id}/traceability.csv", TOKEN)):
+            status, _, body = get(worker, path, token=token)
+            assert status == 404, (path[:80], status, body[:300])
+    assert get(worker, "/teams/" + "x" * 20_000)[0] in {400, 414}  # longer than aiohttp's request line
+    assert worker.alive
+
+
 def test_any_worker_answers_from_the_worker_holding_the_team_table(deployment: Deployment) -> None:
     workers, boundary = start_scored(deployment, workers=2)
     urls = {f"http://127.0.0.1:{w.web_port}": w for w in workers}
