@@ -14,7 +14,6 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from streams import transport
 from streams.settings import Settings, load_settings
 
-
 #: ``web`` setting scheme of :class:`Web`
 WEB_SCHEME = "credence"
 

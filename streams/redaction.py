@@ -37,7 +37,7 @@ def install(secrets: Iterable[str]) -> None:
     redact = Redactor(secrets)
 
     class RedactedRecord(logging.LogRecord):
-        def getMessage(self) -> str:  # noqa: N802  (logging's name)
+        def getMessage(self) -> str:
             return redact(super().getMessage())
 
     logging.setLogRecordFactory(RedactedRecord)

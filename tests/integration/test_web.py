@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html.parser
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import orjson
 import pytest
 
@@ -276,6 +278,37 @@ def test_only_credence_views_are_served(deployment: Deployment) -> None:
             assert status == 404, (path[:80], status, body[:300])
     assert get(worker, "/teams/" + "x" * 20_000)[0] in {400, 414}  # longer than aiohttp's request line
     assert worker.alive
+
+
+def test_a_request_flood_is_answered_or_turned_away(deployment: Deployment) -> None:
+    """200 concurrent requests: each is answered from the shared snapshot (the same
+    scores) or turned away with 503 and Retry-After (more than MAX_REQUESTS at once);
+    bench/web_flood.py measures the event latency under such a flood."""
+    (worker,), _ = start_scored(deployment)
+    wait_for_scores(worker)
+
+    async def flood() -> list[tuple[str, int, dict[str, str], bytes]]:
+        async def one(session: aiohttp.ClientSession, path: str) -> tuple[str, int, dict[str, str], bytes]:
+            async with session.get(f"http://127.0.0.1:{worker.web_port}{path}") as answer:
+                return path, answer.status, dict(answer.headers), await answer.read()
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            return await asyncio.gather(*(one(session, p) for p in ["/teams", "/heatmap.json", "/heatmap"] * 67))
+
+    answers = asyncio.run(flood())
+    print(f"flood of {len(answers)}: {Counter((a[0], a[1]) for a in answers)}")
+    assert {a[1] for a in answers} <= {200, 503}
+    for path, status, headers, body in answers:
+        if status == 503:
+            assert headers["Retry-After"] and orjson.loads(body)["error"] == "unavailable"
+        elif path == "/teams":
+            assert without_ts(orjson.loads(body)) == EXPECTED
+        elif path == "/heatmap.json":
+            assert [r["red_teams"] for r in orjson.loads(body)["regions"]] == [["team-red"], []]
+        else:
+            assert b'data-team="team-red" data-band="red"' in body
+    assert any(a[1] == 200 for a in answers)
+    assert get(worker, "/teams")[0] == 200 and worker.alive
 
 
 def test_any_worker_answers_from_the_worker_holding_the_team_table(deployment: Deployment) -> None:
