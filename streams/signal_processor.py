@@ -41,6 +41,7 @@ from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
 from streams.customer_cache import CustomerCache
 from streams.dead_letters import dead_letter_record
 from streams.publish import send, send_outputs
+from streams.shared_result import SharedResult
 from streams.table_writer import partition_db
 
 #: room for about 390 000 remembered events per customer and topic per week
@@ -254,7 +255,12 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     metrics.RISK_INDEX_SIZE.set(len(index))
 
 
+#: the exposition, rendered in a thread (12 000 series with 3 000 teams: a flood of
+#: scrapes held the event loop for seconds), once for every scrape that asks meanwhile
+_exposition = SharedResult(lambda: asyncio.to_thread(metrics.exposition))
+
+
 @app.page("/metrics")
 async def metrics_view(web: Any, request: Any) -> Any:
-    body, content_type = metrics.exposition()
+    body, content_type = await _exposition.get()
     return web.bytes(body, content_type=content_type)

@@ -53,7 +53,6 @@ import asyncio
 import hmac
 import html
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +70,7 @@ from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceab
 from scoring.rollup.team import TeamState
 from scoring.timeutil import format_ts, now_ms
 from streams.app import app, settings
+from streams.shared_result import SharedResult
 from streams.team_agent import store, team_table
 
 #: set on a forwarded request: the receiver answers itself or says 503, never forwards again
@@ -157,23 +157,7 @@ async def score_all_teams() -> TeamsSnapshot:
     return TeamsSnapshot(now, records)
 
 
-class SnapshotCache:
-    """One snapshot computation at a time, its result shared for ``max_age_s``."""
-
-    def __init__(self, max_age_s: float) -> None:
-        self._max_age_s = max_age_s
-        self._task: asyncio.Future[TeamsSnapshot] | None = None
-        self._started = 0.0
-
-    async def get(self) -> TeamsSnapshot:
-        now = time.monotonic()
-        if self._task is None or (self._task.done() and now - self._started >= self._max_age_s):
-            self._task, self._started = asyncio.ensure_future(score_all_teams()), now
-        # shielded: a client that goes away does not cancel the others' computation
-        return await asyncio.shield(self._task)
-
-
-snapshots = SnapshotCache(SNAPSHOT_SECONDS)
+snapshots = SharedResult(score_all_teams, SNAPSHOT_SECONDS)
 _request_slots = asyncio.Semaphore(MAX_REQUESTS)
 
 
