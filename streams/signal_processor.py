@@ -35,7 +35,7 @@ from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
 from scoring.timeutil import now_ms
-from streams import metrics, transport
+from streams import metrics, restore_progress, transport
 from streams.app import app, settings
 from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
 from streams.customer_cache import CustomerCache
@@ -255,9 +255,14 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
     metrics.RISK_INDEX_SIZE.set(len(index))
 
 
+async def _render_exposition() -> tuple[bytes, str]:
+    restore_progress.refresh()  # on the loop: it reads Faust's recovery state
+    return await asyncio.to_thread(metrics.exposition)
+
+
 #: the exposition, rendered in a thread (12 000 series with 3 000 teams: a flood of
 #: scrapes held the event loop for seconds), once for every scrape that asks meanwhile
-_exposition = SharedResult(lambda: asyncio.to_thread(metrics.exposition))
+_exposition = SharedResult(_render_exposition)
 
 
 @app.page("/metrics")
