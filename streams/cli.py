@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 
 
 def _settings() -> Settings:
+    from streams import redaction
     from streams.settings import SettingsError, load_settings
 
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         sys.exit(f"credence: bad setting: {exc}")
+    redaction.install(settings.secrets())
+    return settings
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

@@ -8,8 +8,9 @@ restore visible: it rises when a worker takes partitions over, falls as the chan
 are read, and is 0 once done. A value that stays above 0 is a stuck restore (alert
 ``CredenceRestoreStuck``; README, "Scaling out").
 
-It is computed when ``/metrics`` is scraped, not by a timer: Faust starts timers only
-after a worker's first restore has finished.
+It is computed when ``/metrics`` is scraped (:func:`refresh`, on the event loop: the
+exposition is rendered in a thread, and Faust's recovery state belongs to the loop),
+not by a timer: Faust starts timers only after a worker's first restore has finished.
 """
 
 from __future__ import annotations
@@ -27,4 +28,5 @@ def remaining_records() -> int:
     return recovery.active_remaining_total() if recovery.in_recovery else 0
 
 
-metrics.RESTORE_REMAINING.set_function(remaining_records)
+def refresh() -> None:
+    metrics.RESTORE_REMAINING.set(remaining_records())

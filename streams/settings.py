@@ -86,6 +86,10 @@ class Settings:
             if f.name != "rules"
         }
 
+    def secrets(self) -> list[str]:
+        """The values of the secret settings that are set (redacted from every log)."""
+        return [v for f in fields(self) if _SECRET.search(f.name) and (v := getattr(self, f.name))]
+
     @property
     def max_event_skew_ms(self) -> int:
         return round(self.max_event_skew_seconds * 1000)

@@ -37,28 +37,40 @@ marker (a forwarded request is never forwarded again), answers keep their bytes 
 headers, and ``X-Credence-Served-By`` names the worker that read the table. While a
 rebalance or table recovery is running, or when the owner cannot be reached, the
 answer is 503 JSON with ``Retry-After``.
+
+**Load.** The web server shares the event loop with event processing, so web work is
+bounded: the answers built from every team (``/teams``, ``/heatmap``,
+``/heatmap.json``) come from a snapshot of all teams' records computed at most once a
+second (:data:`SNAPSHOT_SECONDS`), by one computation that concurrent requests share and
+that yields to the loop every :data:`SCORE_CHUNK` teams; each answer is encoded once per
+snapshot. At most :data:`MAX_REQUESTS` requests are served at once; more are answered
+503 with ``Retry-After`` at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import orjson
 from faust.types import TP
 from faust.web import Request, Response, View
 from yarl import URL
 
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.heatmap import WEEK_MS, last_boundary, snapshot, traceability, traceability_csv
+from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceability_csv
 from scoring.rollup.team import TeamState
 from scoring.timeutil import format_ts, now_ms
 from streams.app import app, settings
+from streams.shared_result import SharedResult
 from streams.team_agent import store, team_table
 
 #: set on a forwarded request: the receiver answers itself or says 503, never forwards again
@@ -73,6 +85,12 @@ _PROXY_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _RETRY_AFTER = {"Retry-After": "2"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NO_STORE = {"Cache-Control": "no-store"}
+#: the answers built from every team are at most this old
+SNAPSHOT_SECONDS = 1.0
+#: teams scored between two yields to the event loop while a snapshot is computed
+SCORE_CHUNK = 200
+#: requests this worker's views serve at once; more are answered 503 at once
+MAX_REQUESTS = 16
 
 
 # -- the team table, locally -------------------------------------------------------
@@ -109,6 +127,40 @@ def one_team(team_id: str) -> TeamState | None:
     return store.load(team_id)
 
 
+@dataclass
+class TeamsSnapshot:
+    """Every scored team's ``team-credibility`` record at ``at`` (sorted by team), and
+    the answers encoded from them."""
+
+    at: int
+    records: list[dict[str, Any]]
+    _answers: dict[str, asyncio.Future[bytes]] = field(default_factory=dict)
+
+    async def answer(self, name: str, encode: Callable[[TeamsSnapshot], bytes]) -> bytes:
+        """``encode(self)``, computed once per snapshot, in a thread: the records are not
+        changed after the snapshot is taken, and rendering the page for 3 000 teams takes
+        50 ms that the event loop would otherwise wait for."""
+        if name not in self._answers:
+            self._answers[name] = asyncio.ensure_future(asyncio.to_thread(encode, self))
+        return await asyncio.shield(self._answers[name])
+
+
+async def score_all_teams() -> TeamsSnapshot:
+    now, cfg = now_ms(), settings.rollup
+    records = []
+    for i, team in enumerate(all_teams()):
+        if i and i % SCORE_CHUNK == 0:
+            await asyncio.sleep(0)  # event processing runs meanwhile
+        record = team.record(now, cfg)
+        if record is not None:
+            records.append(record)
+    return TeamsSnapshot(now, records)
+
+
+snapshots = SharedResult(score_all_teams, SNAPSHOT_SECONDS)
+_request_slots = asyncio.Semaphore(MAX_REQUESTS)
+
+
 # -- pure helpers (unit-testable) --------------------------------------------------
 
 
@@ -141,16 +193,18 @@ def token_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
-def heatmap_data(teams: Iterable[TeamState], at: int, cfg: RollupConfig) -> dict[str, Any]:
-    """``snapshot(teams, at)`` for the web: the regions, without traceability lists."""
-    regions = []
-    for region in snapshot(teams, at, cfg):
-        red = sorted(region["traceability"])
-        regions.append(
-            {k: v for k, v in region.items() if k not in {"traceability", "at", "week_start",
-                                                          "time_zone", "regions_total"}}
-            | {"red_teams": red}
-        )
+def heatmap_data(records: Iterable[dict[str, Any]], at: int, cfg: RollupConfig) -> dict[str, Any]:
+    """The regions of ``snapshot()`` (``credibility-heatmap``) from the teams' records
+    (sorted by team) as of ``at``, with the red teams' ids instead of their traceability
+    lists: those hold IP addresses, and are not computed here at all."""
+    by_region: dict[str, dict[str, Any]] = {}
+    for record in records:
+        region = record["region"] or "unknown"
+        entry = by_region.setdefault(region, {"region": region, "teams": [], "red_teams": []})
+        entry["teams"].append({k: record[k] for k in ("team_id", "score", "band", "components", "components_used")})
+        if record["band"] == "red":
+            entry["red_teams"].append(record["team_id"])
+    regions = [by_region[r] for r in sorted(by_region)]
     return {
         "at": format_ts(at),
         "time_zone": cfg.time_zone,
@@ -315,6 +369,12 @@ class TeamTableView(View):
         return await self.routed(request, **kwargs)
 
     async def routed(self, request: Request, **kwargs: Any) -> Response:
+        if _request_slots.locked():
+            return self._unavailable(f"this worker is serving {MAX_REQUESTS} requests already; retry shortly")
+        async with _request_slots:
+            return await self._routed(request, **kwargs)
+
+    async def _routed(self, request: Request, **kwargs: Any) -> Response:
         if owns_team_table():
             if getattr(self.app, "in_recovery", False) or getattr(self.app, "rebalancing", False):
                 return self._unavailable("the team table is being recovered after a rebalance; retry shortly")
@@ -357,9 +417,9 @@ class TeamTableView(View):
 @app.page("/teams")
 class TeamsView(TeamTableView):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        now, cfg = now_ms(), settings.rollup
-        records = [r for r in (t.record(now, cfg) for t in all_teams()) if r is not None]
-        return self.json(records)
+        snapshot = await snapshots.get()
+        return self.bytes(await snapshot.answer("teams", lambda s: orjson.dumps(s.records)),
+                          content_type="application/json")
 
 
 @app.page("/teams/{team_id}")
@@ -436,16 +496,20 @@ class TraceabilityView(TeamTableView):
 @app.page("/heatmap.json")
 class HeatmapJsonView(TeamTableView):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        return self.json(heatmap_data(all_teams(), now_ms(), settings.rollup))
+        snapshot = await snapshots.get()
+        body = await snapshot.answer("heatmap.json", lambda s: orjson.dumps(heatmap_data(s.records, s.at, settings.rollup)))
+        return self.bytes(body, content_type="application/json")
 
 
 @app.page("/heatmap")
 class HeatmapView(TeamTableView):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        now, cfg = now_ms(), settings.rollup
-        page = heatmap_html(heatmap_data(all_teams(), now, cfg), now, cfg)
+        snapshot, cfg = await snapshots.get(), settings.rollup
+        page = await snapshot.answer(
+            "heatmap", lambda s: heatmap_html(heatmap_data(s.records, s.at, cfg), s.at, cfg).encode("utf-8")
+        )
         return self.bytes(
-            page.encode("utf-8"),
+            page,
             headers={
                 "Content-Type": "text/html; charset=utf-8",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",

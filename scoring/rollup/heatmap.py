@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -181,15 +179,29 @@ CSV_COLUMNS = ("ts", "customer_id", "ip", "signal", "points", "delta_id", "evide
 
 
 def traceability_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    """The rows as CSV, one line (``\\n``-terminated) per row.
+
+    A field holding the separator, a quote, ``\\r`` or ``\\n`` is quoted (RFC 4180);
+    ``csv.writer`` quotes only the characters of its line terminator, so it would leave
+    a bare ``\\r`` unquoted and a spreadsheet would start a new row there.
+    """
+    lines = [_csv_line(CSV_COLUMNS)]
     for row in rows:
-        writer.writerow([
+        lines.append(_csv_line([
             row["ts"], _cell(row["customer_id"]), _cell(row.get("ip") or ""), row["signal"],
             row["points"], row["delta_id"], _cell(" ".join(row["evidence_ids"])),
-        ])
-    return out.getvalue()
+        ]))
+    return "".join(lines)
+
+
+def _csv_line(fields: Iterable[Any]) -> str:
+    return ",".join(_quoted(str(f)) for f in fields) + "\n"
+
+
+def _quoted(text: str) -> str:
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _cell(text: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html.parser
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import orjson
 import pytest
 
@@ -246,6 +248,67 @@ def test_team_scores_and_traceability_csv(deployment: Deployment) -> None:
     assert status == 200 and body.decode().splitlines() == ["ts,customer_id,ip,signal,points,delta_id,evidence_ids"]
     assert get(worker, f"{csv_path}?week=27.11.2026", token=TOKEN)[0] == 400
     assert get(worker, "/teams/nobody/traceability.csv", token=TOKEN)[0] == 404
+
+
+#: every view Faust 0.15.3 mounts (by default or by a setting): /router and /table (on
+#: by default; /table/customer-signal-state/<customer>/ served raw state with evidence IPs),
+#: / (production index or sensor stats), /assignment/, /graph/, /performance/
+FAUST_PATHS = ["/", "/router/", "/router/topics", "/router/team-state/", "/router/customer-signal-state/c1/",
+               "/table/", "/table/customer-signal-state/", "/table/customer-signal-state/c1/",
+               "/table/team-state/", "/assignment/", "/graph/", "/performance/", "/stats/"]
+#: team ids a client may send: long, control and invalid-UTF-8 bytes, slashes, markup
+ODD_TEAM_IDS = ["x" * 4000, "%00", "%ff%fe", "a%2Fb", "..%2F..%2Fetc", "%E2%80%AE", "%3Cscript%3E", "%0d%0a=1"]
+
+
+def test_only_credence_views_are_served(deployment: Deployment) -> None:
+    (worker,), _ = start_scored(deployment)
+    wait_for_scores(worker)
+    for path in FAUST_PATHS:
+        for token in (None, TOKEN):
+            status, _, body = get(worker, path, token=token)
+            assert status == 404, (path, status, body[:300])
+            assert b"203.0.113" not in body and b"c1" not in body
+    for path in ("/teams", "/teams/team-red", "/heatmap", "/heatmap.json", "/metrics"):
+        assert get(worker, path)[0] == 200, path
+    assert get(worker, "/teams/team-red/traceability.csv", token=TOKEN)[0] == 200
+    # odd team ids are an unknown team (or a too-long request line), never a server error
+    for team_id in ODD_TEAM_IDS:
+        for path, token in ((f"/teams/{team_id}", None), (f"/teams/{team_id}/traceability.csv", TOKEN)):
+            status, _, body = get(worker, path, token=token)
+            assert status == 404, (path[:80], status, body[:300])
+    assert get(worker, "/teams/" + "x" * 20_000)[0] in {400, 414}  # longer than aiohttp's request line
+    assert worker.alive
+
+
+def test_a_request_flood_is_answered_or_turned_away(deployment: Deployment) -> None:
+    """200 concurrent requests: each is answered from the shared snapshot (the same
+    scores) or turned away with 503 and Retry-After (more than MAX_REQUESTS at once);
+    bench/web_flood.py measures the event latency under such a flood."""
+    (worker,), _ = start_scored(deployment)
+    wait_for_scores(worker)
+
+    async def flood() -> list[tuple[str, int, dict[str, str], bytes]]:
+        async def one(session: aiohttp.ClientSession, path: str) -> tuple[str, int, dict[str, str], bytes]:
+            async with session.get(f"http://127.0.0.1:{worker.web_port}{path}") as answer:
+                return path, answer.status, dict(answer.headers), await answer.read()
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            return await asyncio.gather(*(one(session, p) for p in ["/teams", "/heatmap.json", "/heatmap"] * 67))
+
+    answers = asyncio.run(flood())
+    print(f"flood of {len(answers)}: {Counter((a[0], a[1]) for a in answers)}")
+    assert {a[1] for a in answers} <= {200, 503}
+    for path, status, headers, body in answers:
+        if status == 503:
+            assert headers["Retry-After"] and orjson.loads(body)["error"] == "unavailable"
+        elif path == "/teams":
+            assert without_ts(orjson.loads(body)) == EXPECTED
+        elif path == "/heatmap.json":
+            assert [r["red_teams"] for r in orjson.loads(body)["regions"]] == [["team-red"], []]
+        else:
+            assert b'data-team="team-red" data-band="red"' in body
+    assert any(a[1] == 200 for a in answers)
+    assert get(worker, "/teams")[0] == 200 and worker.alive
 
 
 def test_any_worker_answers_from_the_worker_holding_the_team_table(deployment: Deployment) -> None:

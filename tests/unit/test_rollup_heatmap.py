@@ -3,6 +3,9 @@ is due in the configured zone, what a snapshot holds, the traceability list."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from scoring.deltas import Owner
@@ -381,6 +384,39 @@ def test_csv_columns():
 )  # fmt: skip
 def test_traceability_csv(rows, expected):
     assert traceability_csv(rows) == expected
+
+
+HEADER = "ts,customer_id,ip,signal,points,delta_id,evidence_ids\n"
+
+
+@pytest.mark.parametrize(
+    ["ip", "cell"],
+    [
+        pytest.param("10.0.0.1\r@SUM(1)", '"10.0.0.1\r@SUM(1)"', id="bare CR"),
+        pytest.param("10.0.0.1\n=1+1", '"10.0.0.1\n=1+1"', id="LF"),
+        pytest.param("10.0.0.1\r\n-2", '"10.0.0.1\r\n-2"', id="CRLF"),
+        pytest.param('10.0.0.1"x', '"10.0.0.1""x"', id="quote"),
+        pytest.param("10.0.0.1,=1", '"10.0.0.1,=1"', id="separator"),
+        pytest.param("=HYPERLINK(1)", "'=HYPERLINK(1)", id="leading ="),
+        pytest.param("+1", "'+1", id="leading +"),
+        pytest.param("-1", "'-1", id="leading -"),
+        pytest.param("@SUM(1)", "'@SUM(1)", id="leading @"),
+        pytest.param("\t=1", "'\t=1", id="leading tab"),
+        pytest.param("\r=1", '"\'\r=1"', id="leading CR"),
+        pytest.param("=1,2", '"\'=1,2"', id="formula with separator"),
+        pytest.param("10.0.0.1", "10.0.0.1", id="plain"),
+    ],
+)  # fmt: skip
+def test_traceability_csv_hostile_fields(ip, cell):
+    rows = [{"ts": "t", "customer_id": ip, "ip": ip, "signal": "risk", "points": -5, "delta_id": "d",
+             "evidence_ids": [ip]}]
+    text = traceability_csv(rows)
+    assert text == f"{HEADER}t,{cell},{cell},risk,-5,d,{cell}\n"
+    # a CSV reader (as a spreadsheet) sees one header and one row of seven fields, the
+    # hostile text intact but for the formula guard
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    guarded = ip if ip[:1] not in "=+-@\t\r" else "'" + ip
+    assert parsed == [list(CSV_COLUMNS), ["t", guarded, guarded, "risk", "-5", "d", guarded]]
 
 
 def test_traceability_csv_of_a_snapshot():
