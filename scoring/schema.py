@@ -17,7 +17,7 @@ from scoring.timeutil import TimestampError, parse_ts
 #: SPEC: messages over 64 KiB go to dead-letter.
 MAX_MESSAGE_BYTES = 64 * 1024
 
-#: Every reason validation gives a record it rejects (README, "Dead-letter reasons").
+#: Every reason validation gives a record it rejects (docs/contract.md, bad input).
 REASONS = frozenset({
     "missing_value", "too_large", "invalid_json", "not_an_object", "missing_field", "wrong_type",
     "bad_timestamp", "bad_value", "field_too_long", "future_event", "key_mismatch",

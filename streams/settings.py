@@ -171,7 +171,7 @@ def _convert(name: str, raw: str, default: Any, ranges: Mapping[str, tuple[float
 #: settings that no longer exist, and why: set, they fail the start instead of being ignored
 _REMOVED = {
     PREFIX + "PROCESSING_GUARANTEE": "removed: processing is at least once, with idempotent deltas "
-    "(README, Delivery guarantees); unset it",
+    "(docs/architecture.md, delivery guarantees); unset it",
 }
 
 

@@ -2,7 +2,7 @@
 streams in at a steady rate; nothing is lost, and the outputs are replay's.
 
 Only on Apache Kafka: the embedded broker keeps no committed state a second worker
-could recover from (see README, "Brokers"). Marker ``chaos``: about 3 minutes, run by
+could recover from (see docs/operations.md, brokers). Marker ``chaos``: about 3 minutes, run by
 ``.ci/run`` after the README's test command (``make test`` leaves it out).
 
 The scenario: 200 customers, each with 28 events that make every rule fire several
@@ -177,7 +177,7 @@ def poll(what: str, check: Callable[[], Any], deadline_s: float, workers: list[W
             return answer
         if time.monotonic() > end:
             logs = "\n".join(f"--- {w.name} ---\n{w.log_tail(150)}" for w in workers)
-            # where each stuck worker waits (an intermittent recovery stall, see README)
+            # where each stuck worker waits (an intermittent recovery stall, see docs/operations.md)
             stacks = "\n".join(f"--- {w.name}: stacks ---\n{w.stacks()}" for w in workers)
             raise TimeoutError(f"{what}: not after {deadline_s}s {explain()}\n{logs}\n{stacks}")
         time.sleep(every_s)
