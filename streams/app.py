@@ -11,7 +11,7 @@ import faust
 from faust.web import drivers as web_drivers
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from streams import log_limit, transport
+from streams.faust_ext import diagnostics, transport, versions
 from streams.settings import Settings, load_settings
 
 #: ``web`` setting scheme of :class:`Web`
@@ -49,6 +49,7 @@ def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
 
 
 def create_app(settings: Settings) -> faust.App:
+    versions.check()  # before any override is registered
     if not settings.bootstrap_servers:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is not set (use `credence run` for the embedded broker)")
     transport.register(idempotence=settings.producer_idempotence)
@@ -81,7 +82,8 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         autodiscover=False,
         loghandlers=[],
-        Worker=log_limit.Worker,  # repeated warnings and errors are rate-limited
+        # repeated warnings and errors are rate-limited; SIGUSR1 dumps the consumer too
+        Worker=diagnostics.Worker,
     )
 
 

@@ -1,4 +1,4 @@
-"""Bulk acknowledgement and gap bookkeeping of the batch fetch path (``streams.transport``),
+"""Bulk acknowledgement and gap bookkeeping of the batch fetch path (``streams.faust_ext.transport``),
 and what its fetch loop does when a rebalance cancels a waiting delivery.
 
 Faust commits a partition up to the first offset that is neither acknowledged nor a
@@ -17,7 +17,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.transport import Consumer, ConsumerThread
+from streams.faust_ext.transport import Consumer, ConsumerThread
 
 PARTITION = TP("t", 0)
 
