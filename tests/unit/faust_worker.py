@@ -89,6 +89,19 @@ class Worker:
             if not waiter.done():
                 waiter.set_result(None)
 
+    async def fetch(self, *records: ConsumerRecord[bytes, bytes]) -> dict[TP, list[ConsumerRecord[bytes, bytes]]]:
+        """``records`` as aiokafka's fetcher returns them to Faust (positions move past
+        them), without Faust's fetch loop."""
+        self.respond(*records)
+        fetched: dict[TP, list[ConsumerRecord[bytes, bytes]]] = await self.client._fetcher.fetched_records((), timeout=0)
+        return fetched
+
+    async def subscribe(self, *topics: str) -> None:
+        """Faust's agents' subscriptions to ``topics``, with acknowledgements."""
+        for topic in topics:
+            self.app.topics.add(self.app.topic(topic))
+        await self.app.topics._update_indices()  # as Faust does when it subscribes
+
     def position(self, tp: TP) -> int:
         return self.client._subscription.subscription.assignment.state_value(tp).position  # type: ignore[no-any-return]
 

@@ -78,8 +78,7 @@ def test_a_batch_acknowledged_in_bulk_leaves_what_faust_acking_each_message_does
             monkeypatch.setattr(transport.Consumer, "batch_handlers", {})
             handler = AckingHandler(w.consumer)
             transport.deliver_in_batches(w.app, w.app.topic(batch_tp.topic), handler)
-            w.app.topics.add(w.app.topic(message_tp.topic))
-            await w.app.topics._update_indices()  # as Faust does when it subscribes
+            await w.subscribe(message_tp.topic)
             await w.assign({batch_tp: 3, message_tp: 3})
             async with fetching(w):
                 w.respond(*(record(tp, o) for tp in (batch_tp, message_tp) for o in (3, 4, 6)))  # 5 compacted
@@ -160,8 +159,7 @@ def test_a_give_back_leaves_a_partition_seeked_since_the_fetch(monkeypatch: pyte
     async def scenario() -> None:
         async with worker(monkeypatch, nothing) as w:
             await w.assign({STREAM_0: 0})
-            w.respond(*(record(STREAM_0, o) for o in (0, 1, 2)))
-            fetched = await w.client._fetcher.fetched_records((), timeout=0)
+            fetched = await w.fetch(*(record(STREAM_0, o) for o in (0, 1, 2)))
             assert w.position(STREAM_0) == 3
             w.client.seek(STREAM_0, 1)  # the restore's seek
             await w.consumer._give_back(fetched.items())
