@@ -8,15 +8,23 @@ upgrade nobody ran these against.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiokafka
+import faust
 import pytest
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from faust.exceptions import NotReady
 from faust.tables.recovery import Recovery
 from faust.types import TP
+from rocksdict import WriteBatch
 
-from streams.faust_ext import recovery, transport
+from streams.faust_ext import access, diagnostics, recovery, transport
 from tests.unit.faust_worker import STREAM_0, STREAM_1, Worker, fetching, nothing, record, until, worker
 
 
@@ -220,3 +228,100 @@ def test_faust_seeks_the_streams_with_the_flow_on() -> None:
         run = complete_recovery(monkeypatch, recovery._on_recovery_completed)
     assert run.flow_at_seek is True
     assert run.partitions_resumed
+
+
+def test_committed_offsets_are_those_faust_seeked_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``access.committed_offsets`` (the lag gauge) reads what Faust's seek to the
+    committed offsets recorded."""
+
+    async def scenario() -> None:
+        async with worker(monkeypatch, nothing) as w:
+            await w.assign({STREAM_0: 0, STREAM_1: 0})
+            w.committed = {STREAM_0: 4, STREAM_1: None}
+            await w.consumer.perform_seek()
+            offsets = access.committed_offsets(w.app)
+            assert (offsets[STREAM_0], offsets[STREAM_1]) == (4, None)
+
+    asyncio.run(scenario())
+
+
+@asynccontextmanager
+async def coordinated(w: Worker) -> AsyncIterator[GroupCoordinator]:
+    """aiokafka's group coordinator, as ``AIOKafkaConsumer.start`` makes it, without its
+    coordination routine (no broker to find)."""
+    client = w.client
+    coordinator = GroupCoordinator(client._client, client._subscription, group_id="contract")
+    coordinator._coordination_task.cancel()
+    client._coordinator = coordinator
+    try:
+        yield coordinator
+    finally:
+        await coordinator.close()
+
+
+def test_a_rejoin_is_asked_of_the_group_coordinator_in_the_consumer_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        async with worker(monkeypatch, nothing) as w, coordinated(w) as coordinator:
+            await w.assign({STREAM_0: 0})
+            scheduled: list[Callable[[], Any]] = []
+            monkeypatch.setattr(w.thread.thread_loop, "call_soon_threadsafe", scheduled.append)
+            assert not coordinator.need_rejoin(w.client._subscription.subscription)
+            access.request_rejoin(w.app)
+            assert len(scheduled) == 1  # not called here: aiokafka is not thread-safe
+            scheduled[0]()
+            assert coordinator.need_rejoin(w.client._subscription.subscription)
+
+    asyncio.run(scenario())
+
+
+def test_the_sigusr1_dump_reports_every_consumer_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each section of the report reads private names; one an upgrade removed would
+    read "unavailable"."""
+
+    async def scenario() -> str:
+        async with worker(monkeypatch, nothing) as w, coordinated(w):
+            await w.assign({STREAM_0: 3})
+            stderr = io.StringIO()
+            await diagnostics.Worker(w.app, stderr=stderr, loop=asyncio.get_running_loop())._cry()
+            return stderr.getvalue()
+
+    dump = asyncio.run(scenario())
+    report = dump[dump.index("CONSUMER\n"):]
+    assert "unavailable" not in report
+    assert "   active: signals/0" in report
+    assert "   signals/0: position=3 highwater=None paused=False awaiting_reset=False" in report
+
+
+def test_a_partitions_database_is_the_one_faust_reads_the_table_from(tmp_path: Path) -> None:
+    """``access.partition_db`` (the customer cache and table writer): raw keys and write
+    batches there are what Faust's table gives back, and the changelog offset the
+    writer stores is the one Faust's recovery resumes from."""
+    app = faust.App("contract", broker="memory://", store="rocksdb://", datadir=str(tmp_path), autodiscover=False)
+    table = app.Table("state", partitions=4, key_type=bytes, value_type=bytes)
+    batch = WriteBatch(raw_mode=True)
+    batch.put(b"c1", b"state")
+    access.partition_db(table, 3).write(batch)
+    changelog = TP(table.changelog_topic.get_topic_name(), 3)
+    table.data.set_persisted_offset(changelog, 41)
+    assert table[b"c1"] == b"state"
+    assert table.data.persisted_offset(changelog) == 41
+
+
+def test_the_aiokafka_producer_is_the_one_faust_sends_with() -> None:
+    async def scenario() -> None:
+        app = faust.App("contract", broker=f"{transport.SCHEME}://127.0.0.1:1", autodiscover=False)
+        with pytest.raises(NotReady):
+            access.kafka_producer(app)  # before the producer service starts
+        app.producer._producer = created = app.producer._new_producer()  # as its on_start does
+        try:
+            assert access.kafka_producer(app) is created
+            assert isinstance(created, aiokafka.AIOKafkaProducer)
+            assert created._txn_manager is not None  # idempotence on (transport.Producer)
+        finally:
+            await created.stop()
+
+    transport.register(idempotence=True)
+    try:
+        asyncio.run(scenario())
+    finally:
+        transport.register(idempotence=False)
