@@ -11,7 +11,8 @@ partition, and the consumer thread's tasks with their stacks.
 It reads private attributes of faust-streaming 0.15.3 and aiokafka 0.14.0; each section
 is written on its own, and one these versions no longer have reads "unavailable":
 
-* mode ``Worker._cry``: the SIGUSR1 dump, overridden by :class:`Worker` to append the report.
+* mode ``Worker._cry``: the SIGUSR1 dump, which ``streams.faust_ext.worker.Worker``
+  ends with this report.
 * Faust ``App._fetcher`` (``_started``, ``_stopped``, ``_crashed``): the fetcher task's state.
 * Faust ``Consumer._active_partitions``, ``_paused_partitions``, ``_buffered_partitions``,
   ``_thread`` (``_ensure_consumer``, ``thread_loop``): partition sets, the consumer thread.
@@ -30,16 +31,6 @@ from typing import Any, cast
 
 from faust.tables.manager import TableManager
 from faust.types import AppT
-
-from streams import log_limit
-
-
-class Worker(log_limit.Worker):
-    """The worker whose SIGUSR1 dump ends with :func:`consumer_report`."""
-
-    async def _cry(self) -> None:
-        await super()._cry()
-        print(consumer_report(self.app), file=self.stderr, flush=True)
 
 
 def consumer_report(app: AppT) -> str:

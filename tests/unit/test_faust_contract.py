@@ -24,7 +24,9 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 from rocksdict import WriteBatch
 
-from streams.faust_ext import access, diagnostics, recovery, transport
+from streams.faust_ext import access, recovery, transport
+from streams.faust_ext import web as web_driver
+from streams.faust_ext.worker import Worker as CredenceWorker
 from tests.unit.faust_worker import STREAM_0, STREAM_1, Worker, fetching, nothing, record, until, worker
 
 
@@ -282,7 +284,7 @@ def test_the_sigusr1_dump_reports_every_consumer_section(monkeypatch: pytest.Mon
         async with worker(monkeypatch, nothing) as w, coordinated(w):
             await w.assign({STREAM_0: 3})
             stderr = io.StringIO()
-            await diagnostics.Worker(w.app, stderr=stderr, loop=asyncio.get_running_loop())._cry()
+            await CredenceWorker(w.app, stderr=stderr, loop=asyncio.get_running_loop())._cry()
             return stderr.getvalue()
 
     dump = asyncio.run(scenario())
@@ -325,3 +327,16 @@ def test_the_aiokafka_producer_is_the_one_faust_sends_with() -> None:
         asyncio.run(scenario())
     finally:
         transport.register(idempotence=False)
+
+
+ALL_VIEWS_ON = {"debug": True, "web_router_enabled": True, "web_tables_enabled": True, "web_graph_enabled": True,
+                "web_metrics_enabled": True}
+
+
+@pytest.mark.parametrize("settings", [{}, {**ALL_VIEWS_ON, "web_stats_enabled": False},
+                                      {**ALL_VIEWS_ON, "web_stats_enabled": True}])
+def test_the_web_driver_enables_none_of_faust_views(settings: dict[str, bool]) -> None:
+    web_driver.register()
+    app = faust.App("contract", broker="memory://", web=f"{web_driver.SCHEME}://", autodiscover=False, **settings)
+    assert isinstance(app.web, web_driver.Web)
+    assert app.web.blueprints._enabled == []
