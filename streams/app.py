@@ -8,28 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import faust
-from faust.web import drivers as web_drivers
-from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from streams import log_limit, transport
+from streams.faust_ext import transport, versions, worker
+from streams.faust_ext import web as web_driver
 from streams.settings import Settings, load_settings
-
-#: ``web`` setting scheme of :class:`Web`
-WEB_SCHEME = "credence"
-
-
-class Web(AiohttpWeb):
-    """Faust's aiohttp web server without Faust's own views.
-
-    Faust mounts ``/router`` (cluster topology, table key owners), ``/table`` (raw table
-    values: customer states with evidence IP addresses), and, by settings, ``/`` (an
-    index or sensor statistics), ``/assignment``, ``/graph`` and ``/performance``, none
-    behind any authentication. Only Credence's own views (``streams.web``, ``/metrics``)
-    are served: every other path is a 404. Credence routes to the team table's owner
-    itself (``app.router`` is used, its web views are not).
-    """
-
-    default_blueprints = production_blueprints = debug_blueprints = optional_blueprints = ()
 
 
 def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -49,10 +31,11 @@ def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
 
 
 def create_app(settings: Settings) -> faust.App:
+    versions.check()  # before any override is registered
     if not settings.bootstrap_servers:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is not set (use `credence run` for the embedded broker)")
     transport.register(idempotence=settings.producer_idempotence)
-    web_drivers.DRIVERS.aliases[WEB_SCHEME] = f"{__name__}:Web"
+    web_driver.register()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     brokers = [f"{transport.SCHEME}://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
     return faust.App(
@@ -66,7 +49,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,  # Faust's own changelog topics; ours come from topics.yaml
         topic_partitions=6,
         web_enabled=True,
-        web=f"{WEB_SCHEME}://",
+        web=f"{web_driver.SCHEME}://",  # Faust's own views are not served
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -81,7 +64,8 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         autodiscover=False,
         loghandlers=[],
-        Worker=log_limit.Worker,  # repeated warnings and errors are rate-limited
+        # repeated warnings and errors are rate-limited; SIGUSR1 dumps the consumer too
+        Worker=worker.Worker,
     )
 
 

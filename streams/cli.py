@@ -116,7 +116,6 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     from streams import (  # noqa: F401  (register agents, tables, timers, views, hooks)
-        diagnostics,
         lag,
         restore_progress,
         restore_watchdog,

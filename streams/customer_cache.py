@@ -21,7 +21,8 @@ from faust.types import AppT
 
 from scoring.bulkhead import Journal
 from scoring.customer import CustomerState
-from streams.table_writer import partition_db, write_bulk
+from streams.faust_ext.access import partition_db
+from streams.table_writer import write_bulk
 
 
 class CustomerCache:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scoring.dead_letters import DeadLetter, dead_letter
 from streams.channels import catalog
-from streams.transport import Record
+from streams.faust_ext.transport import Record
 
 
 def dead_letter_record(record: Record, topic: str, reason: str, detail: str, now_ms: int) -> DeadLetter:

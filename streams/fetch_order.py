@@ -9,7 +9,7 @@ from faust.types import TP
 
 from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC
 from scoring.engine import TEAM_INPUTS
-from streams.transport import Record
+from streams.faust_ext.transport import Record
 
 #: which topic's record goes first when records of a fetch have the same timestamp:
 #: ownership before the events it applies to; any other topic (the risk ticks) last

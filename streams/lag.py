@@ -35,14 +35,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from faust import Sensor
 from faust.types import TP
 
-from streams import metrics, transport
+from streams import metrics
 from streams.app import app
 from streams.channels import logical_name
+from streams.faust_ext import access, transport
 
 #: how often the gauge is refreshed (seconds)
 INTERVAL_SECONDS = 5.0
@@ -112,8 +113,7 @@ async def _measure() -> tuple[set[TP], dict[TP, int]]:
     for tp, offset in listed.items():
         if offset is not None and offset > ends.get(tp, -1):
             ends[tp] = offset
-    # Faust's own record of the group's committed offsets (no public accessor)
-    committed_offsets: Mapping[TP, int | None] = cast(Any, consumer)._committed_offset
+    committed_offsets = access.committed_offsets(app)
     committed = {tp: committed_offsets.get(tp) for tp in assigned}
     missing = [tp for tp, offset in committed.items() if offset is None]
     starts = await consumer.earliest_offsets(*missing) if missing else {}

@@ -15,8 +15,6 @@ import threading
 from dataclasses import dataclass
 from time import monotonic
 
-from faust import Worker as FaustWorker
-
 REPEATS_PER_WINDOW = 5
 WINDOW_SECONDS = 10.0
 #: kinds of message tracked before those whose window has ended are forgotten
@@ -74,14 +72,6 @@ class RepeatFilter(logging.Filter):
     def _forget_expired(self, now: float) -> None:
         """Drops the windows that have ended (their suppressed count unreported)."""
         self._windows = {k: w for k, w in self._windows.items() if now - w.start < self.window_s}
-
-
-class Worker(FaustWorker):
-    """Faust's worker, with :class:`RepeatFilter` on every handler of the root logger."""
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        super().on_setup_root_logger(logger, level)
-        install(logger)
 
 
 def install(logger: logging.Logger) -> RepeatFilter:

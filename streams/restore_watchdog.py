@@ -2,12 +2,12 @@
 
 A safety net. test_scale_out saw a restore stop for good about once in a hundred
 take-overs (no changelog record reached it: the fetch loop had dropped them, fixed in
-``streams.transport``; README, "Scaling out"). A rebalance rebuilds every stage between
+``streams.faust_ext.transport``; README, "Scaling out"). A rebalance rebuilds every stage between
 the broker and the restore — aiokafka's assignment, fetch positions and committed-offset
 refresh; Faust's flow, partition sets and recovery — so when the records a restore still
 needs (``credence_restore_remaining_records``) have not reached a new low for
 ``CREDENCE_RESTORE_STALL_SECONDS``, the worker logs its consumer report
-(``streams.diagnostics``) and asks to rejoin its group; at most :data:`MAX_REJOINS`
+(``streams.faust_ext.diagnostics``) and asks to rejoin its group; at most :data:`MAX_REJOINS`
 times while the restore stays stuck, so that a restore no rebalance can help (the alert
 ``CredenceRestoreStuck`` then fires) does not rebalance the group for ever. It cleared
 the stall above in 0.2 s.
@@ -26,7 +26,8 @@ from faust import Sensor
 from mode import Service
 
 from streams.app import app, settings
-from streams.diagnostics import consumer_report
+from streams.faust_ext import access
+from streams.faust_ext.diagnostics import consumer_report
 from streams.restore_progress import remaining_records
 from streams.stall import StallDetector
 
@@ -51,12 +52,9 @@ class RestoreWatchdog(Sensor):
         log.warning(
             "restore made no progress for %.0f s with %d changelog records left: rejoining the "
             "consumer group (%d of at most %d)\n%s",
-            self.detector.stall_seconds, remaining, self.detector.rejoins, MAX_REJOINS, consumer_report(),
+            self.detector.stall_seconds, remaining, self.detector.rejoins, MAX_REJOINS, consumer_report(app),
         )
-        client: Any = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
-        app.consumer._thread.thread_loop.call_soon_threadsafe(  # type: ignore[attr-defined]
-            client._coordinator.request_rejoin
-        )
+        access.request_rejoin(app)
 
 
 app.sensors.add(RestoreWatchdog(settings.restore_stall_seconds))

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from typing import Any, cast
+from typing import Any
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT
 from rocksdict import WriteBatch
 
-
-def partition_db(table: Any, partition: int) -> Any:
-    """The RocksDB instance of one partition (Faust's store has no public per-partition view)."""
-    return table.data._db_for_partition(partition)
+from streams.faust_ext.access import kafka_producer, partition_db
 
 
 async def write_bulk(app: AppT, table: Any, writes: Iterable[tuple[int, bytes, bytes | None]]) -> None:
@@ -33,7 +29,7 @@ async def write_bulk(app: AppT, table: Any, writes: Iterable[tuple[int, bytes, b
     and a trip through the accumulator per record.
     """
     changelog = table.changelog_topic.get_topic_name()
-    producer = cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
+    producer = kafka_producer(app)
     rows: dict[int, list[tuple[bytes, bytes | None]]] = {}
     for partition, key, value in writes:
         rows.setdefault(partition, []).append((key, value))

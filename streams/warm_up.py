@@ -21,17 +21,16 @@ with ``bench/`` on Kafka 4.1: 100-300 ms in the first second after start-up).
 from __future__ import annotations
 
 import gc
-from typing import Any, cast
-
-from faust.transport.drivers import aiokafka as faust_aiokafka
+from typing import Any
 
 from streams.app import app
 from streams.channels import outputs
+from streams.faust_ext.access import kafka_producer
 
 
 @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
 async def warm_up(sender: Any, **kwargs: Any) -> None:
-    producer = cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
+    producer = kafka_producer(app)
     topics = [topic.get_topic_name() for topic in outputs.values()]
     topics += [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     for topic in topics:

@@ -1,4 +1,4 @@
-"""A worker's SIGUSR1 dump shows its consumer (``streams/diagnostics.py``)."""
+"""A worker's SIGUSR1 dump shows its consumer (``streams/faust_ext/diagnostics.py``)."""
 
 from __future__ import annotations
 

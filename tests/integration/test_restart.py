@@ -18,7 +18,7 @@ def test_a_worker_restarted_with_its_data_dir_resumes_with_its_state(deployment:
     """SIGTERM and a restart with the same data dir. On Tansu its stored changelog offsets
     were past what ListOffsets reports for changelogs written in record batches, which
     Faust's recovery took for an inconsistency (ConsistencyError) until the consumer
-    learned the true end offsets from a fetch (``streams.transport``)."""
+    learned the true end offsets from a fetch (``streams.faust_ext.transport``)."""
     hour = 3_600_000
     now = int(time.time() * 1000)
     customers = [f"c{i:02d}" for i in range(20)]

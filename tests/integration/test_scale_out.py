@@ -26,7 +26,7 @@ in the workers' logs. Take-over times are printed per kill.
 
 Deltas missing at the end mean input records were committed without being processed
 (faust-streaming 0.15.3 does that when a worker resumes stream partitions before
-seeking them after a changelog restore, unless ``streams/transport.py`` stops the flow
+seeking them after a changelog restore, unless ``streams/faust_ext/recovery.py`` stops the flow
 first).
 """
 

@@ -300,7 +300,7 @@ class Worker:
     def stacks(self, deadline_s: float = 10.0) -> str:
         """Every thread's and asyncio task's stack and the consumer's state, for a failure
         message: the worker writes them to its log on SIGUSR1 (mode's ``cry``, then
-        ``streams.diagnostics``, whose last section is the consumer thread's tasks)."""
+        ``streams.faust_ext.diagnostics``, whose last section is the consumer thread's tasks)."""
         if self.proc is None or self.proc.poll() is not None:
             return "(not running)"
         start = self.log_path.stat().st_size if self.log_path.exists() else 0

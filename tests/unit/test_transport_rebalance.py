@@ -1,4 +1,4 @@
-"""What the consumer thread of ``streams.transport`` does when a rebalance changes the
+"""What the consumer thread of ``streams.faust_ext.transport`` does when a rebalance changes the
 assignment under it: seeks skip revoked partitions, and missing topics make it refresh
 the cluster metadata. Real Faust and aiokafka objects, no broker: aiokafka's consumer
 is not started, its fetcher is built by hand, and the one network call (``committed``)
@@ -17,8 +17,8 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.protocol.metadata import MetadataResponse_v0
 from faust.types import TP
 
-from streams import transport
-from streams.transport import ConsumerThread
+from streams.faust_ext import transport
+from streams.faust_ext.transport import ConsumerThread
 
 A0, A1, B0 = TP("a", 0), TP("a", 1), TP("b", 0)
 

@@ -8,30 +8,32 @@ that never ends (``credence_restore_remaining_records``), partitions without pro
 the restore's offsets against the changelogs' ends, aiokafka's state per assigned
 partition, and the consumer thread's tasks with their stacks.
 
-It reads private attributes of faust-streaming 0.15.3 and aiokafka 0.14; each section
-is written on its own, and one these versions no longer have reads "unavailable".
+It reads private attributes of faust-streaming 0.15.3 and aiokafka 0.14.0; each section
+is written on its own, and one these versions no longer have reads "unavailable":
+
+* mode ``Worker._cry``: the SIGUSR1 dump, which ``streams.faust_ext.worker.Worker``
+  ends with this report.
+* Faust ``App._fetcher`` (``_started``, ``_stopped``, ``_crashed``): the fetcher task's state.
+* Faust ``Consumer._active_partitions``, ``_paused_partitions``, ``_buffered_partitions``,
+  ``_thread`` (``_ensure_consumer``, ``thread_loop``): partition sets, the consumer thread.
+* Faust ``Recovery._active_events_received_at``: when each changelog last gave a record.
+* aiokafka ``AIOKafkaConsumer._fetcher`` (``_in_flight``, ``_records``),
+  ``_subscription``, ``_coordinator._commit_refresh_task``; ``TopicPartitionState``
+  ``_position``, ``_committed_futs``: the fetch and commit machinery per partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, cast
 
-import faust
 from faust.tables.manager import TableManager
-
-from streams.app import app
-
-_cry: Callable[[Any], Any] = faust.Worker._cry
+from faust.types import AppT
 
 
-async def _cry_with_consumer(worker: Any) -> None:
-    await _cry(worker)
-    print(consumer_report(), file=worker.stderr, flush=True)
-
-
-def consumer_report() -> str:
+def consumer_report(app: AppT) -> str:
     lines = ["CONSUMER"]
     for title, section in (
         ("flow", _flow),
@@ -41,7 +43,7 @@ def consumer_report() -> str:
         ("consumer thread tasks", _thread_tasks),
     ):
         lines.append(f"-- {title}")
-        lines += _read(section)
+        lines += _read(partial(section, app))
     return "\n".join(lines)
 
 
@@ -63,7 +65,7 @@ def _names(tps: Iterable[Any]) -> str:
     return ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in tps)) or "-"
 
 
-def _flow() -> list[str]:
+def _flow(app: Any) -> list[str]:
     consumer: Any = app.consumer
     return [
         f"   flow_active={consumer.flow_active} rebalancing={app.rebalancing} "
@@ -73,7 +75,7 @@ def _flow() -> list[str]:
     ]
 
 
-def _faust_partitions() -> list[str]:
+def _faust_partitions(app: Any) -> list[str]:
     consumer: Any = app.consumer
     return [
         f"   active: {_names(consumer._active_partitions or ())}",
@@ -82,7 +84,7 @@ def _faust_partitions() -> list[str]:
     ]
 
 
-def _restore() -> list[str]:
+def _restore(app: Any) -> list[str]:
     tables = cast(TableManager, app.tables)
     recovery: Any = tables.recovery
     lines = [f"   changelog queue: {tables.changelog_queue.qsize()} events"]
@@ -93,8 +95,8 @@ def _restore() -> list[str]:
     return lines
 
 
-def _aiokafka_partitions() -> list[str]:
-    client: Any = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+def _aiokafka_partitions(app: Any) -> list[str]:
+    client: Any = app.consumer._thread._ensure_consumer()
     fetcher = client._fetcher
     assignment = client._subscription.subscription.assignment
     lines = [
@@ -111,13 +113,10 @@ def _aiokafka_partitions() -> list[str]:
     return lines
 
 
-def _thread_tasks() -> list[str]:
-    loop = app.consumer._thread.thread_loop  # type: ignore[attr-defined]
+def _thread_tasks(app: Any) -> list[str]:
+    loop = app.consumer._thread.thread_loop
     lines: list[str] = []
     for task in list(asyncio.all_tasks(loop)):
         frames = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(task.get_stack()))
         lines.append(f"   {task.get_name()}: {frames or task.get_coro()!r}")
     return lines
-
-
-faust.Worker._cry = _cry_with_consumer  # type: ignore[method-assign, assignment]

@@ -14,9 +14,48 @@
 
 Registered under the URL scheme ``credence://`` so the stock ``kafka://`` is untouched.
 
-``register()`` also works around a faust-streaming 0.15.3 race that loses records when
-a worker takes over partitions whose changelog it must restore (see
-:func:`_seek_before_resuming_streams`).
+``register()`` also installs :mod:`streams.faust_ext.recovery`, the fix for a
+faust-streaming 0.15.3 race that loses records when a worker takes over partitions whose
+changelog it must restore.
+
+Private names it depends on, and why:
+
+faust-streaming 0.15.3 ``faust.transport.consumer.Consumer`` (the fetch loop is an edited
+copy of ``_drain_messages`` and ``getmany``; the bulk ack is a copy of ``ack``):
+
+* ``_drain_messages``: overridden, the loop Faust's fetcher task runs.
+* ``_wait_next_records``: called for each fetch, as Faust's ``getmany`` does.
+* ``_read_offset``: the last delivered offset per partition; records below it are
+  dropped as read, a seek resets it (``_give_back`` sets it as ``seek_wait`` does).
+* ``_buffered_partitions``: partitions Faust keeps fetching while paused.
+* ``_committed_offset``, ``_acked``, ``_acked_index``, ``_n_acked``,
+  ``_waiting_for_ack``, ``_commit_every``: the acknowledgement bookkeeping Faust
+  commits from (``ack_offsets`` does in bulk what ``ack`` does per message).
+* ``_add_gap``: offsets that are not records (compaction, transactions) committed as gaps.
+* ``_to_message``: a fetched record as the message Faust's callback takes.
+* ``_thread``: the consumer thread, where ``_give_back`` rewinds positions
+  (``call_thread``, ``_ensure_consumer``).
+* ``_is_changelog_tp``: which partitions are changelogs (``_highwaters``).
+* ``_stopped`` (mode ``Service``): of the consumer and the fetcher, the loop's exit test.
+* ``_new_consumer_thread``: overridden to build :class:`ConsumerThread`.
+
+faust-streaming 0.15.3 ``faust.transport.drivers.aiokafka.AIOKafkaConsumerThread``:
+
+* ``_create_worker_consumer``: overridden to set the fetch wait.
+* ``_seek_wait``, ``_highwaters``: overridden (revoked partitions; Tansu's end offsets).
+* ``_create_client_consumer``, ``_ensure_consumer``: the thread's aiokafka consumers.
+
+faust-streaming 0.15.3 ``faust.transport.drivers.aiokafka.Producer``:
+``_settings_extra`` (overridden: idempotence).
+
+aiokafka 0.14.0 ``AIOKafkaConsumer``:
+
+* ``_fetch_max_wait_ms``: read by ``start()`` to build the fetcher (no setting in Faust).
+* ``_subscription`` (``.subscription.topics``, ``.subscription.assignment`` with
+  ``state_value(tp).has_valid_position``/``.position``): subscribed topics for the
+  metadata refresh, and the fetch positions ``rewind`` compares.
+* ``_client`` (``.cluster.partitions_for_topic``, ``.force_metadata_update``): the
+  metadata refresh after a rebalance.
 """
 
 from __future__ import annotations
@@ -29,7 +68,6 @@ from typing import Any, ClassVar, Protocol, TypeAlias, cast
 
 import aiokafka
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from faust.tables.recovery import Recovery
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -37,6 +75,8 @@ from faust.types import TP, AppT, TopicT
 from faust.types.tuples import ack_lock
 from mode import ServiceT
 from mode.utils.futures import notify
+
+from streams.faust_ext import recovery
 
 FETCH_MAX_WAIT_MS = 100
 #: how often a consumer whose subscribed topics are missing from its metadata asks again
@@ -389,25 +429,6 @@ class Transport(faust_aiokafka.Transport):
     default_port = 9092
 
 
-_on_recovery_completed = Recovery.on_recovery_completed
-
-
-async def _seek_before_resuming_streams(self: Recovery, generation_id: int = 0) -> None:
-    """``Recovery.on_recovery_completed`` with the flow stopped until the streams are seeked.
-
-    After restoring a changelog, faust-streaming 0.15.3 resumes the stream partitions
-    while the flow is still on (it was turned on to read the changelog) and only then
-    seeks them to the committed offsets. Records fetched in between are processed and
-    move the read offset; the seek moves it back, and the next record already fetched
-    opens a "gap" that Faust counts as acknowledged: the records in it are committed
-    without ever being processed. Stopping the flow first closes the window; the
-    original method turns it back on after the seek (as ``_resume_streams`` does).
-    """
-    self.app.consumer.stop_flow()
-    self.app.flow_control.suspend()
-    await _on_recovery_completed(self, generation_id)
-
-
 def deliver_in_batches(app: AppT, topic: TopicT, handler: BatchHandler) -> None:
     """Subscribe the app to ``topic`` and hand its messages to ``handler`` per fetch."""
     for name in topic.topics:
@@ -416,6 +437,8 @@ def deliver_in_batches(app: AppT, topic: TopicT, handler: BatchHandler) -> None:
 
 
 def register(idempotence: bool) -> None:
+    """Register the ``credence://`` transport, and the recovery fix it needs
+    (:func:`streams.faust_ext.recovery.install`)."""
     Producer.idempotence = idempotence
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
-    Recovery.on_recovery_completed = _seek_before_resuming_streams  # type: ignore[method-assign]
+    recovery.install()
