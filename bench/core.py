@@ -6,7 +6,7 @@ Two variants:
   ``CustomerState`` objects, i.e. validation, de-duplication, the four rules and the
   per-customer roll-up ledger (customer scores, alerts, team updates);
 * ``core+codec``: the same, but state kept as bytes as in the worker's write-back
-  cache (``streams.customer_cache``): a customer is decoded when first touched and
+  cache (``streams.processing.customer_cache``): a customer is decoded when first touched and
   every changed one is encoded once per flush (every 5 000 events here, about what
   the worker's 0.5 s flush interval holds at its rate). Deltas and roll-up records
   are rendered as JSON as the worker does before sending.
@@ -31,7 +31,7 @@ from scoring.engine import DictStore, SignalEngine
 
 
 class WriteBackStore:
-    """Like ``streams.customer_cache.CustomerCache``, over a dict of bytes instead of a table."""
+    """Like ``streams.processing.customer_cache.CustomerCache``, over a dict of bytes instead of a table."""
 
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}

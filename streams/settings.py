@@ -66,7 +66,7 @@ class Settings:
     #: most this long after the events that changed it (seconds); deltas go out at once
     state_flush_seconds: float = 0.5
     #: a table restore whose remaining changelog records have reached no new low for this
-    #: long makes the worker rejoin its consumer group (streams.restore_watchdog; seconds)
+    #: long makes the worker rejoin its consumer group (streams.ops.restore_watchdog; seconds)
     restore_stall_seconds: float = 30.0
     #: decoded customer states kept in memory between fetches (least recently used go)
     state_cache_customers: int = 50_000

@@ -4,17 +4,17 @@ the rest of ``streams/``.
 Private names it depends on, and why:
 
 * faust-streaming 0.15.3 ``Consumer._committed_offset``: the group's committed offset
-  per assigned partition as the consumer knows it (the lag gauge, ``streams.lag``;
+  per assigned partition as the consumer knows it (the lag gauge, ``streams.ops.lag``;
   ``Consumer.committed`` would ask the broker every time).
 * faust-streaming 0.15.3 ``Consumer._thread`` (``_ensure_consumer``, ``thread_loop``)
   and aiokafka 0.14.0 ``AIOKafkaConsumer._coordinator.request_rejoin``: a rejoin of the
-  consumer group asked for from outside a rebalance (``streams.restore_watchdog``).
+  consumer group asked for from outside a rebalance (``streams.ops.restore_watchdog``).
 * faust-streaming 0.15.3 ``RocksDB._db_for_partition``: one partition's RocksDB
   instance, for reads and write batches outside ``Table.__getitem__``/``__setitem__``
-  (``streams.table_writer``, ``streams.customer_cache``, ``streams.signal_processor``).
+  (``streams.kafka.table_writer``, ``streams.processing.customer_cache``, ``streams.processing.signal_processor``).
 * faust-streaming 0.15.3 ``faust.transport.drivers.aiokafka.Producer._ensure_producer``:
   the aiokafka producer under Faust's, for record batches and partition metadata
-  (``streams.table_writer``, ``streams.warm_up``).
+  (``streams.kafka.table_writer``, ``streams.ops.warm_up``).
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
         The embedded broker (Tansu 0.6) answers ListOffsets with the end of the first
         record of a partition's last record batch, not of the batch. The changelogs are
-        written in batches (``streams/table_writer.py``), so Faust's recovery saw them
+        written in batches (``streams/kafka/table_writer.py``), so Faust's recovery saw them
         shorter than the offsets a worker had stored for them, and a worker restarted
         against the same broker stopped at a ConsistencyError (a worker without local
         state would have stopped its restore early). A fetch from the last batch's base

@@ -3,7 +3,7 @@
 Faust mounts ``/router`` (cluster topology, table key owners), ``/table`` (raw table
 values: customer states with evidence IP addresses), and, by settings, ``/`` (an index or
 sensor statistics), ``/assignment``, ``/graph`` and ``/performance``, none behind any
-authentication. Only Credence's own views (``streams.web``, ``/metrics``) are served:
+authentication. Only Credence's own views (``streams.web.views``, ``/metrics``) are served:
 every other path is a 404. Credence routes to the team table's owner itself
 (``app.router`` is used, its web views are not).
 

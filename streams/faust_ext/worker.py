@@ -11,13 +11,13 @@ import logging
 
 import faust
 
-from streams import log_limit
 from streams.faust_ext.diagnostics import consumer_report
+from streams.ops import log_limit
 
 
 class Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        """Repeated warnings and errors are rate-limited (:mod:`streams.log_limit`)."""
+        """Repeated warnings and errors are rate-limited (:mod:`streams.ops.log_limit`)."""
         super().on_setup_root_logger(logger, level)
         log_limit.install(logger)
 

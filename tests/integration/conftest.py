@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.support.apache_kafka import ApacheKafka
 from tests.support.workers import Deployment
 

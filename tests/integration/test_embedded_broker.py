@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.kafka.embedded_broker import EmbeddedBroker
 
 pytestmark = pytest.mark.tansu
 

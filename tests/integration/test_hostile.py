@@ -126,7 +126,7 @@ def test_hostile_batch_then_valid_events(deployment: Deployment, tmp_path: Path)
     log = tmp_path / "events.jsonl"
     log.write_bytes(b"".join(line for r in [*(r for r, _ in hostile), *valid] if (line := _log_line(r))))
     replayed = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "replay", str(log), "--now", str(int(time.time() * 1000))],
+        [sys.executable, "-m", "streams.cli.main", "replay", str(log), "--now", str(int(time.time() * 1000))],
         check=True, capture_output=True,
     )
     expected = {d["delta_id"]: _stable(d) for d in map(orjson.loads, replayed.stdout.splitlines())}

@@ -1,5 +1,5 @@
 """A restore that cannot finish shows on /metrics (``credence_restore_remaining_records``),
-and makes the worker rejoin its group a bounded number of times (``streams.restore_watchdog``).
+and makes the worker rejoin its group a bounded number of times (``streams.ops.restore_watchdog``).
 
 Only on Apache Kafka: it takes a transaction, which the embedded broker rejects.
 """

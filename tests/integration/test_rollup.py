@@ -119,7 +119,7 @@ def test_team_credibility_scores_and_alerts(deployment: Deployment, tmp_path: Pa
         for t, k, v in log
     ))
     replayed = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "replay", str(path), "--now", str(clock_at_end), "--all"],
+        [sys.executable, "-m", "streams.cli.main", "replay", str(path), "--now", str(clock_at_end), "--all"],
         check=True, capture_output=True,
     )
     offline = [orjson.loads(line) for line in replayed.stdout.splitlines()]
@@ -146,7 +146,7 @@ def test_heatmap_on_demand_equals_the_offline_snapshot(deployment: Deployment, t
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": deployment.bootstrap,
            "CREDENCE_TOPIC_PREFIX": deployment.prefix}
     live = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "heatmap", "--now", str(at)],
+        [sys.executable, "-m", "streams.cli.main", "heatmap", "--now", str(at)],
         capture_output=True, env=env, timeout=60,
     )
     assert live.returncode == 0, live.stderr.decode()
@@ -156,7 +156,7 @@ def test_heatmap_on_demand_equals_the_offline_snapshot(deployment: Deployment, t
         for t, k, v in log
     ))
     offline = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "heatmap", "--now", str(at), "--log", str(path)],
+        [sys.executable, "-m", "streams.cli.main", "heatmap", "--now", str(at), "--log", str(path)],
         check=True, capture_output=True, timeout=60,
     )
     live_regions = [orjson.loads(line) for line in live.stdout.splitlines()]

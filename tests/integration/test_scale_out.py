@@ -272,7 +272,7 @@ def test_chaos_kills_and_a_broker_restart_lose_nothing(kafka: ApacheKafka, tmp_p
     write_log(tmp_path / "events.jsonl", directory + flatten(rounds, range(len(rounds))))
     # the offline core over the same log, in the background while the workers run
     replay = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "replay", str(tmp_path / "events.jsonl"), "--now", str(t0), "--all"],
+        [sys.executable, "-m", "streams.cli.main", "replay", str(tmp_path / "events.jsonl"), "--now", str(t0), "--all"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     d = Deployment(kafka.bootstrap, tmp_path)

@@ -73,7 +73,7 @@ def test_every_rule_and_bad_input_end_to_end(deployment: Deployment, tmp_path: P
         )
     )
     replayed = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "replay", str(log), "--now", str(clock_at_end)],
+        [sys.executable, "-m", "streams.cli.main", "replay", str(log), "--now", str(clock_at_end)],
         check=True, capture_output=True,
     )
     offline = [orjson.loads(line) for line in replayed.stdout.splitlines()]

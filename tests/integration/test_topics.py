@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 def _credence(bootstrap: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDENCE_TOPIC_PREFIX": prefix}
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", "topics", *args],
+        [sys.executable, "-m", "streams.cli.main", "topics", *args],
         env=env, capture_output=True, text=True, timeout=60,
     )
 

@@ -428,7 +428,7 @@ def test_heatmap_page_renders_in_headless_chromium(deployment: Deployment, tmp_p
     width, height, pixels = decode_png(shot.read_bytes())
     assert (width, height) == (1200, 800)
     counts = Counter(pixels)
-    # the band colours of streams/web.py fill whole cells (and the legend swatches)
+    # the band colours of streams/web/views.py fill whole cells (and the legend swatches)
     for name, rgb in (("red", (0xB3, 0x26, 0x1E)), ("yellow", (0xF2, 0xC9, 0x4C)), ("green", (0x1E, 0x7B, 0x34))):
         assert counts[rgb] > 5_000, f"too few {name} pixels in {shot}: {counts[rgb]}"
 

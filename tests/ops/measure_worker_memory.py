@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.kafka.embedded_broker import EmbeddedBroker
 from tests.integration.scenario import build
 from tests.support.workers import Deployment, Record
 

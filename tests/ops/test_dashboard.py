@@ -1,5 +1,5 @@
 """deploy/grafana: the dashboard is well-formed, shows what operations asked for, and
-queries only metrics that streams/metrics.py declares (the live check is in
+queries only metrics that streams/ops/metrics.py declares (the live check is in
 test_prometheus_live.py)."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ SYNTHETIC = {"up"}
 
 
 def _declared_series() -> set[str]:
-    """Every series name the worker's registry can expose (streams/metrics.py)."""
+    """Every series name the worker's registry can expose (streams/ops/metrics.py)."""
     from prometheus_client import REGISTRY
 
-    import streams.metrics  # noqa: F401  (registers the metrics)
+    import streams.ops.metrics  # noqa: F401  (registers the metrics)
 
     suffixes = {
         "counter": ("_total",),
@@ -51,7 +51,7 @@ def test_every_queried_metric_is_declared_in_streams_metrics() -> None:
         names = metric_names(expr)
         assert names, f"{where}: no metric in {expr!r}"
         unknown = names - declared - SYNTHETIC
-        assert not unknown, f"{where}: {sorted(unknown)} not in streams/metrics.py"
+        assert not unknown, f"{where}: {sorted(unknown)} not in streams/ops/metrics.py"
 
 
 def test_dashboard_shows_what_operations_asked_for() -> None:

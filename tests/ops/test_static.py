@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import build_parser
+from streams.cli.main import build_parser
 from streams.settings import Settings, env_name, load_settings
 from tests.ops.support import (
     COMPOSE,

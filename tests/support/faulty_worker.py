@@ -15,7 +15,7 @@ from typing import Any
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
 from scoring.rules import high_intent
-from streams import cli
+from streams.cli import main as cli
 
 POISON = "poison-"
 

@@ -19,9 +19,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.catalog import load_catalog
+from streams.kafka.topic_admin import apply_topics
 from streams.processes import die_with_parent, free_port, stop_process
 from streams.settings import Settings
-from streams.topic_admin import apply_topics
 
 Record = tuple[str, str | bytes | None, Any]  # (topic, key, value: JSON object, raw str or bytes, or None)
 
@@ -49,7 +49,7 @@ class Deployment:
     def apply_topics(self) -> None:
         asyncio.run(apply_topics(self.settings, load_catalog()))
 
-    def start_worker(self, name: str = "w1", module: str = "streams.cli") -> Worker:
+    def start_worker(self, name: str = "w1", module: str = "streams.cli.main") -> Worker:
         """``module``: the command line to run (``tests.support.faulty_worker`` injects faults)."""
         worker = Worker(self, name, module)
         worker.start()
@@ -198,7 +198,7 @@ class Deployment:
 class Worker:
     """``credence worker`` in a subprocess, its output in ``<workdir>/<name>.log``."""
 
-    def __init__(self, deployment: Deployment, name: str, module: str = "streams.cli") -> None:
+    def __init__(self, deployment: Deployment, name: str, module: str = "streams.cli.main") -> None:
         self.deployment = deployment
         self.name = name
         self.module = module

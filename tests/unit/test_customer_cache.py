@@ -18,7 +18,7 @@ from scoring.config import RuleConfig
 from scoring.customer import CustomerState, Outcome
 from scoring.engine import DictStore, SignalEngine
 from scoring.rules import high_intent
-from streams.customer_cache import CustomerCache
+from streams.processing.customer_cache import CustomerCache
 from tests.unit.fixtures import CUSTOMER, at, catalog, record, summary
 
 CHANGELOG = "app-customer-signal-state-changelog"

@@ -1,4 +1,4 @@
-"""The order in which the signal processor applies a fetch (``streams.fetch_order``)."""
+"""The order in which the signal processor applies a fetch (``streams.processing.fetch_order``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.fetch_order import in_time_order
+from streams.processing.fetch_order import in_time_order
 
 PREFIX = "p."
 DIRECTORY, LOGIN, QUOTE, TICKS = (TP(PREFIX + t, 0) for t in (

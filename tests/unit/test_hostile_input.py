@@ -13,7 +13,7 @@ from scoring.customer import Outcome
 from scoring.engine import TEAM_FIELDS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
 from scoring.rollup.records import TEAM_UPDATES, TEAM_UPDATES_PER_RECORD
-from streams.cli import main
+from streams.cli.main import main
 from tests.unit.fixtures import at, catalog, raw, raw_record, record, value
 
 CFG = RuleConfig()

@@ -1,4 +1,4 @@
-"""Repeated log messages are rate-limited (``streams.log_limit``)."""
+"""Repeated log messages are rate-limited (``streams.ops.log_limit``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams import log_limit
-from streams.log_limit import RepeatFilter
+from streams.ops import log_limit
+from streams.ops.log_limit import RepeatFilter
 
 CONNECT = "Unable connect to node with id %s: %s"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams import redaction
+from streams.ops import redaction
 from streams.settings import Settings
 
 PASSWORD = "pa'ss\\wörd-7"

@@ -136,7 +136,7 @@ def test_secrets_are_masked() -> None:
 def test_a_worker_with_a_bad_setting_fails_fast_naming_it() -> None:
     env = {"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "CREDENCE_WEB_PORT": "http"}
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0
     assert "CREDENCE_WEB_PORT" in done.stderr

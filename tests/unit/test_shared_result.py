@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streams import shared_result
-from streams.shared_result import SharedResult
+from streams.web import shared_result
+from streams.web.shared_result import SharedResult
 
 
 class Computation:

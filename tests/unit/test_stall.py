@@ -1,8 +1,8 @@
-"""When the restore watchdog rejoins the group (``streams.stall.StallDetector``)."""
+"""When the restore watchdog rejoins the group (``streams.ops.restore_stall.StallDetector``)."""
 
 from __future__ import annotations
 
-from streams.stall import StallDetector
+from streams.ops.restore_stall import StallDetector
 
 
 def feed(detector: StallDetector, samples: list[tuple[float, int]]) -> list[float]:

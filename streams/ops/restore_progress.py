@@ -3,7 +3,7 @@ gauge ``credence_restore_remaining_records``.
 
 After a rebalance Faust restores each table partition the worker now owns from its
 changelog, and the worker processes nothing until every one is restored; meanwhile the
-consumer lag of those partitions is not measured (``streams.lag``). The gauge makes a
+consumer lag of those partitions is not measured (``streams.ops.lag``). The gauge makes a
 restore visible: it rises when a worker takes partitions over, falls as the changelogs
 are read, and is 0 once done. A value that stays above 0 is a stuck restore (alert
 ``CredenceRestoreStuck``; README, "Scaling out").
@@ -19,8 +19,8 @@ from typing import cast
 
 from faust.tables.manager import TableManager
 
-from streams import metrics
 from streams.app import app
+from streams.ops import metrics
 
 
 def remaining_records() -> int:

@@ -17,7 +17,7 @@ import orjson
 from faust.types import AppT
 
 from scoring.rollup.team import TeamState
-from streams.table_writer import write_bulk
+from streams.kafka.table_writer import write_bulk
 
 _SEP = b"\x00"
 _LAST_HEATMAP = b"m" + _SEP + b"last-heatmap"

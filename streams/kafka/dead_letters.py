@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from scoring.dead_letters import DeadLetter, dead_letter
-from streams.channels import catalog
 from streams.faust_ext.transport import Record
+from streams.kafka.topics import catalog
 
 
 def dead_letter_record(record: Record, topic: str, reason: str, detail: str, now_ms: int) -> DeadLetter:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.kafka_client import client_options
+from streams.kafka.client import client_options
 from streams.settings import Settings
 
 HOUR_MS = 3_600_000

@@ -70,8 +70,8 @@ from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceab
 from scoring.rollup.team import TeamState
 from scoring.timeutil import format_ts, now_ms
 from streams.app import app, settings
-from streams.shared_result import SharedResult
-from streams.team_agent import store, team_table
+from streams.processing.team_agent import store, team_table
+from streams.web.shared_result import SharedResult
 
 #: set on a forwarded request: the receiver answers itself or says 503, never forwards again
 ROUTED_HEADER = "X-Credence-Routed-By"

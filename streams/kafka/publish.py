@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 
 from scoring.rollup.records import ALERTS, Output
-from streams import metrics
 from streams.app import app
-from streams.channels import outputs
+from streams.kafka.topics import outputs
+from streams.ops import metrics
 
 
 async def send(topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> Awaitable[Any]:

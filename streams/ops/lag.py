@@ -40,10 +40,10 @@ from typing import Any
 from faust import Sensor
 from faust.types import TP
 
-from streams import metrics
 from streams.app import app
-from streams.channels import logical_name
 from streams.faust_ext import access, transport
+from streams.kafka.topics import logical_name
+from streams.ops import metrics
 
 #: how often the gauge is refreshed (seconds)
 INTERVAL_SECONDS = 5.0

@@ -1,7 +1,7 @@
 """The team agent: team updates in, ``team-credibility`` and the weekly heat map out.
 
 All team state fits one worker (a few values per customer of each team, stored
-piecewise: see ``streams.team_store``), so its topic has one partition and one worker
+piecewise: see ``streams.processing.team_store``), so its topic has one partition and one worker
 holds every team: the heat map is then one consistent snapshot. A leader
 timer sends clock ticks into the same topic; the agent re-scores teams as time passes
 and publishes the heat map when a Friday 17:00 (configured zone) has passed.
@@ -26,11 +26,11 @@ from scoring.rollup.records import TEAM_UPDATES, Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams import metrics
 from streams.app import app, settings
-from streams.channels import catalog, outputs, team_updates
-from streams.publish import send, send_outputs
-from streams.team_store import TableTeamStore
+from streams.kafka.publish import send, send_outputs
+from streams.kafka.topics import catalog, outputs, team_updates
+from streams.ops import metrics
+from streams.processing.team_store import TableTeamStore
 
 logger = logging.getLogger(__name__)
 

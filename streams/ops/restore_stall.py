@@ -1,4 +1,4 @@
-"""When a restore counts as stuck: the decision of ``streams.restore_watchdog``, apart
+"""When a restore counts as stuck: the decision of ``streams.ops.restore_watchdog``, apart
 from Faust so that it can be tested alone."""
 
 from __future__ import annotations

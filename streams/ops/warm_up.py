@@ -24,8 +24,8 @@ import gc
 from typing import Any
 
 from streams.app import app
-from streams.channels import outputs
 from streams.faust_ext.access import kafka_producer
+from streams.kafka.topics import outputs
 
 
 @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower

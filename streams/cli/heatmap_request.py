@@ -10,7 +10,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.rollup.records import TEAM_UPDATES
-from streams.kafka_client import client_options
+from streams.kafka.client import client_options
 from streams.settings import Settings
 
 

@@ -12,7 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from scoring.catalog import Catalog, TopicSpec
-from streams.kafka_client import client_options
+from streams.kafka.client import client_options
 from streams.settings import Settings
 
 

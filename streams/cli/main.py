@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _settings() -> Settings:
-    from streams import redaction
+    from streams.ops import redaction
     from streams.settings import SettingsError, load_settings
 
     try:
@@ -35,7 +35,7 @@ def _settings() -> Settings:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from scoring.catalog import load_catalog
-    from streams.topic_admin import apply_topics, check_topics
+    from streams.kafka.topic_admin import apply_topics, check_topics
 
     settings, catalog = _settings(), load_catalog()
     if not settings.bootstrap_servers:
@@ -102,7 +102,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
         result = _replay_log(args.log, now=at, heatmap_at=at)
         records = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
     else:
-        from streams.heatmap_request import request_heatmap
+        from streams.cli.heatmap_request import request_heatmap
 
         settings = _settings()
         if not settings.bootstrap_servers:
@@ -115,16 +115,15 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams import (  # noqa: F401  (register agents, tables, timers, views, hooks)
+    from streams.app import app
+    from streams.ops import (  # noqa: F401  (register agents, tables, timers, views, hooks)
         lag,
         restore_progress,
         restore_watchdog,
-        signal_processor,
-        team_agent,
         warm_up,
-        web,
     )
-    from streams.app import app
+    from streams.processing import signal_processor, team_agent  # noqa: F401
+    from streams.web import views  # noqa: F401
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
     sys.argv = [sys.argv[0], "worker", "--loglevel", level]
@@ -134,8 +133,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _start_embedded(stack: ExitStack) -> str:
     from scoring.catalog import load_catalog
-    from streams.embedded_broker import EmbeddedBroker
-    from streams.topic_admin import apply_topics
+    from streams.kafka.embedded_broker import EmbeddedBroker
+    from streams.kafka.topic_admin import apply_topics
 
     broker = stack.enter_context(EmbeddedBroker())
     settings = _settings().with_bootstrap(broker.bootstrap)
@@ -185,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from streams.processes import die_with_parent, stop_process
 
         worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], preexec_fn=die_with_parent
+            [sys.executable, "-m", "streams.cli.main", "worker"], preexec_fn=die_with_parent
         )
         stack.callback(stop_process, worker, 15.0)
         print(f"worker started (pid {worker.pid}); web and /metrics on http://{settings.web_host}:{settings.web_port}", flush=True)
@@ -200,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings) -> None:
-    from streams.demo import print_outputs, produce_demo
+    from streams.cli.demo import print_outputs, produce_demo
 
     await asyncio.gather(produce_demo(settings, now_ms), print_outputs(settings))
 

@@ -3,7 +3,7 @@
 Decoding a customer's state costs time in proportion to its de-duplication memory, and
 the busiest customers are in almost every fetch: so decoded states stay in memory
 between fetches (least recently used ones leave beyond a bound), and a changed state is
-written once per flush (:func:`streams.table_writer.write_bulk`), not once per event:
+written once per flush (:func:`streams.kafka.table_writer.write_bulk`), not once per event:
 Kafka Streams' record cache, flushed at commit. A flush is a :meth:`CustomerCache.snapshot`
 taken between two batches and a :meth:`CustomerCache.write` that may run beside the next.
 
@@ -22,7 +22,7 @@ from faust.types import AppT
 from scoring.bulkhead import Journal
 from scoring.customer import CustomerState
 from streams.faust_ext.access import partition_db
-from streams.table_writer import write_bulk
+from streams.kafka.table_writer import write_bulk
 
 
 class CustomerCache:

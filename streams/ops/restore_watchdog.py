@@ -28,8 +28,8 @@ from mode import Service
 from streams.app import app, settings
 from streams.faust_ext import access
 from streams.faust_ext.diagnostics import consumer_report
-from streams.restore_progress import remaining_records
-from streams.stall import StallDetector
+from streams.ops.restore_progress import remaining_records
+from streams.ops.restore_stall import StallDetector
 
 #: rejoins for one stuck restore; the count starts again once a restore progresses or ends
 MAX_REJOINS = 3

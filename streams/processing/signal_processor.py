@@ -3,7 +3,7 @@
 It reads every customer-keyed input (the four behaviour topics, the directory, the two
 team inputs it re-keys by team, and the risk timer's ticks) so that a customer's whole
 state is one table value, updated in arrival order (within a fetch: by record
-timestamp, :func:`streams.fetch_order.in_time_order`). The consumer hands it each fetch
+timestamp, :func:`streams.processing.fetch_order.in_time_order`). The consumer hands it each fetch
 as one list (:func:`streams.faust_ext.transport.deliver_in_batches`): Faust's one-event-at-a-time
 delivery alone costs more CPU than all of the scoring.
 
@@ -42,16 +42,16 @@ from scoring.engine import SignalEngine
 from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams import metrics, restore_progress
 from streams.app import app, settings
-from streams.channels import RISK_TICKS, catalog, logical_name, signal_inputs
-from streams.customer_cache import CustomerCache
-from streams.dead_letters import dead_letter_record
 from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
-from streams.fetch_order import in_time_order
-from streams.publish import send, send_outputs
-from streams.shared_result import SharedResult
+from streams.kafka.dead_letters import dead_letter_record
+from streams.kafka.publish import send, send_outputs
+from streams.kafka.topics import RISK_TICKS, catalog, logical_name, signal_inputs
+from streams.ops import metrics, restore_progress
+from streams.processing.customer_cache import CustomerCache
+from streams.processing.fetch_order import in_time_order
+from streams.web.shared_result import SharedResult
 
 logger = logging.getLogger(__name__)
 
