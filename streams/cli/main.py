@@ -123,7 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         warm_up,
     )
     from streams.processing import signal_processor, team_agent  # noqa: F401
-    from streams.web import views  # noqa: F401
+    from streams.web import exposition, views  # noqa: F401
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
     sys.argv = [sys.argv[0], "worker", "--loglevel", level]

@@ -48,10 +48,9 @@ from streams.faust_ext.access import partition_db
 from streams.kafka.dead_letters import dead_letter_record
 from streams.kafka.publish import send, send_outputs
 from streams.kafka.topics import RISK_TICKS, catalog, logical_name, signal_inputs
-from streams.ops import metrics, restore_progress
+from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
-from streams.web.shared_result import SharedResult
 
 logger = logging.getLogger(__name__)
 
@@ -288,18 +287,3 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
                 engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
 
-
-async def _render_exposition() -> tuple[bytes, str]:
-    restore_progress.refresh()  # on the loop: it reads Faust's recovery state
-    return await asyncio.to_thread(metrics.exposition)
-
-
-#: the exposition, rendered in a thread (12 000 series with 3 000 teams: a flood of
-#: scrapes held the event loop for seconds), once for every scrape that asks meanwhile
-_exposition = SharedResult(_render_exposition)
-
-
-@app.page("/metrics")
-async def metrics_view(web: Any, request: Any) -> Any:
-    body, content_type = await _exposition.get()
-    return web.bytes(body, content_type=content_type)
