@@ -12,9 +12,29 @@ import yaml
 
 from scoring.schema import RecordSchema
 
-#: The four behaviour topics whose events the signal rules consume.
-BEHAVIOUR_TOPICS = ("document-open", "role-login", "rush-delivery", "stale-update")
+# Every topic of topics.yaml by name, so that code never spells one (a unit test holds
+# these against the file).
+DOCUMENT_OPEN = "document-open"
+ROLE_LOGIN = "role-login"
+RUSH_DELIVERY = "rush-delivery"
+STALE_UPDATE = "stale-update"
 DIRECTORY_TOPIC = "customer-directory"
+SALES_ACTION = "sales-action"
+FORECAST_OUTCOME = "forecast-outcome"
+SIGNAL_DELTAS = "signal-deltas"
+CUSTOMER_SCORES = "customer-scores"
+TEAM_CREDIBILITY = "team-credibility"
+#: procurement alerts, published from the customer's ledger outbox
+ALERTS = "procurement-alerts"
+CREDIBILITY_HEATMAP = "credibility-heatmap"
+DEAD_LETTER = "dead-letter"
+#: the internal topic that carries everything the team roll-up needs, keyed by team
+TEAM_UPDATES = "credence-team-updates"
+#: the internal topic of the signal processor's timer ticks
+RISK_TICKS = "credence-risk-ticks"
+
+#: The four behaviour topics whose events the signal rules consume.
+BEHAVIOUR_TOPICS = (DOCUMENT_OPEN, ROLE_LOGIN, RUSH_DELIVERY, STALE_UPDATE)
 
 _IN_CHECKOUT = Path(__file__).resolve().parent.parent / "topics.yaml"
 _INSTALLED = Path(sys.prefix) / "share" / "credence" / "topics.yaml"

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from scoring.catalog import DIRECTORY_TOPIC
+from scoring.catalog import DIRECTORY_TOPIC, DOCUMENT_OPEN, ROLE_LOGIN, RUSH_DELIVERY, STALE_UPDATE
 from scoring.config import RuleConfig
 from scoring.dedup import SeenIds, id_hash
 from scoring.deltas import Owner, SignalDelta
@@ -143,7 +143,7 @@ class CustomerState:
             freed = seen.count_before(event.ts - cfg.dedup_horizon_ms) if newest is not None and event.ts > newest else 0
             if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
                 return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
-        if event.topic == "rush-delivery" and len(self.urgency.fired) >= MAX_CONTRACTS and self.urgency.is_new(event, cfg):
+        if event.topic == RUSH_DELIVERY and len(self.urgency.fired) >= MAX_CONTRACTS and self.urgency.is_new(event, cfg):
             return f"{len(self.urgency.fired)} contracts fired"
         return None
 
@@ -157,13 +157,13 @@ class CustomerState:
 
     def _run_rules(self, event: Event, cfg: RuleConfig) -> list[SignalDelta]:
         firings: list[Firing | None]
-        if event.topic == "document-open":
+        if event.topic == DOCUMENT_OPEN:
             firings = [self.high_intent.accumulate(event, cfg)]
-        elif event.topic == "role-login":
+        elif event.topic == ROLE_LOGIN:
             firings = [self.decision_chain.accumulate(event, cfg)]
-        elif event.topic == "rush-delivery":
+        elif event.topic == RUSH_DELIVERY:
             firings = [self.urgency.accumulate(event, cfg)]
-        elif event.topic == "stale-update":
+        elif event.topic == STALE_UPDATE:
             opp_id = event.get("opportunity_id")
             if opp_id not in self.opportunities and len(self.opportunities) >= MAX_OPPORTUNITIES:
                 del self.opportunities[min(self.opportunities, key=self._staleness_order)]

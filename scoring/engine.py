@@ -15,27 +15,36 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from scoring.bulkhead import Entry, Journal, Received, Ticked, internal_error
-from scoring.catalog import BEHAVIOUR_TOPICS, DIRECTORY_TOPIC, Catalog
+from scoring.catalog import (
+    ALERTS,
+    BEHAVIOUR_TOPICS,
+    DIRECTORY_TOPIC,
+    FORECAST_OUTCOME,
+    SALES_ACTION,
+    STALE_UPDATE,
+    TEAM_UPDATES,
+    Catalog,
+)
 from scoring.config import DAY_MS, RuleConfig
 from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.events import Event, check_key, event_of
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import ALERTS, TEAM_UPDATES, Output
+from scoring.rollup.records import Output
 from scoring.schema import InvalidEvent, RecordSchema
 from scoring.timeutil import now_ms
 
 #: Topics whose records feed per-customer signal state.
 SIGNAL_INPUTS = (*BEHAVIOUR_TOPICS, DIRECTORY_TOPIC)
 #: Topics that only the team roll-up needs; the engine validates and re-keys them by team.
-TEAM_INPUTS = ("sales-action", "forecast-outcome")
+TEAM_INPUTS = (SALES_ACTION, FORECAST_OUTCOME)
 #: What the team roll-up reads of each team input (``scoring.rollup.team``), and SPEC's
 #: ``action_id`` and ``owner``: nothing else is forwarded, so a team-update record's size
 #: is bounded by these fields' limits in topics.yaml.
 TEAM_FIELDS = {
-    "sales-action": ("ts", "opportunity_id", "action", "due_ts", "done_ts", "action_id", "owner"),
-    "forecast-outcome": ("ts", "period", "forecast_amount", "actual_amount"),
+    SALES_ACTION: ("ts", "opportunity_id", "action", "due_ts", "done_ts", "action_id", "owner"),
+    FORECAST_OUTCOME: ("ts", "period", "forecast_amount", "actual_amount"),
 }
 #: SPEC "Bad input": an event time further ahead of the wall clock than this is
 #: dead-lettered (``future_event``); ``CREDENCE_MAX_EVENT_SKEW_SECONDS``
@@ -174,7 +183,7 @@ class SignalEngine:
             if later is not None and later != recheck:
                 self.deadlines.push(later, state.customer_id, partition)
         outputs += self._count_deltas(state, applied.deltas, partition)
-        if topic == "stale-update":
+        if topic == STALE_UPDATE:
             watch = state.opportunities[event.get("opportunity_id")]
             if (due := watch.due_at(self.cfg)) is not None:
                 self.deadlines.push(due, state.customer_id, partition)
@@ -313,7 +322,7 @@ class SignalEngine:
     def _forward_to_team(self, topic: str, doc: dict[str, Any]) -> Handled:
         """Re-key a validated team input by team, with only :data:`TEAM_FIELDS`."""
         update = {name: doc[name] for name in TEAM_FIELDS[topic] if name in doc}
-        update["kind"] = "action" if topic == "sales-action" else "outcome"
+        update["kind"] = "action" if topic == SALES_ACTION else "outcome"
         return Handled(Outcome.ACCEPTED, outputs=[Output(TEAM_UPDATES, doc["team_id"], update)])
 
     def _state(self, customer_id: str) -> CustomerState:

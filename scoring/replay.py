@@ -14,12 +14,12 @@ from typing import IO, Any
 import orjson
 
 from scoring.bulkhead import Ticked
-from scoring.catalog import Catalog
+from scoring.catalog import TEAM_UPDATES, Catalog
 from scoring.config import RuleConfig
 from scoring.deltas import SignalDelta
 from scoring.engine import DEFAULT_MAX_SKEW_MS, SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.records import Output
 from scoring.rollup.team_rollup import DictTeamStore, TeamFailure, TeamRollup
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from scoring.catalog import ALERTS, CUSTOMER_SCORES, TEAM_UPDATES
 from scoring.deltas import Owner, SignalDelta
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import ALERTS, TEAM_UPDATES, UNASSIGNED, Output, stable_id
+from scoring.rollup.records import UNASSIGNED, Output, stable_id
 from scoring.timeutil import format_ts, parse_ts
 
 #: deltas a ledger keeps at most, the newest: past it (a hostile upstream) older deltas
@@ -168,7 +169,7 @@ class CustomerLedger:
     def _score(self, customer_id: str, owner: Owner, cfg: RollupConfig) -> Output:
         assert self.as_of is not None
         return Output(
-            "customer-scores",
+            CUSTOMER_SCORES,
             customer_id,
             {
                 "customer_id": customer_id,

@@ -7,10 +7,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-#: the internal topic that carries everything the team roll-up needs, keyed by team
-TEAM_UPDATES = "credence-team-updates"
-#: procurement alerts, published from the customer's ledger outbox
-ALERTS = "procurement-alerts"
+from scoring.catalog import TEAM_UPDATES
+
 UNASSIGNED = "unassigned"
 
 

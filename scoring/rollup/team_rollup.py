@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 from scoring.bulkhead import internal_error
+from scoring.catalog import CREDIBILITY_HEATMAP, TEAM_CREDIBILITY
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot, split_regions
 from scoring.rollup.records import Output
@@ -118,7 +119,7 @@ class TeamRollup:
         """``credibility-heatmap`` records as of ``at``: one per region, or its parts
         when it would not fit one (:func:`~scoring.rollup.heatmap.split_regions`)."""
         return [
-            Output("credibility-heatmap", r["region"], {**r, "trigger": trigger})
+            Output(CREDIBILITY_HEATMAP, r["region"], {**r, "trigger": trigger})
             for r in split_regions(snapshot(self.store.all(), at, self.cfg), self.cfg.heatmap_record_bytes)
         ]
 
@@ -167,4 +168,4 @@ class TeamRollup:
         state.forget_before(state.clock, self.cfg)
         record = state.publish_if_changed(state.clock, self.cfg)
         self.store.save(state)
-        return [Output("team-credibility", state.team_id, record)] if record else []
+        return [Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []

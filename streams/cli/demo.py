@@ -12,6 +12,19 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from scoring.catalog import (
+    ALERTS,
+    DEAD_LETTER,
+    DIRECTORY_TOPIC,
+    DOCUMENT_OPEN,
+    FORECAST_OUTCOME,
+    ROLE_LOGIN,
+    RUSH_DELIVERY,
+    SALES_ACTION,
+    SIGNAL_DELTAS,
+    STALE_UPDATE,
+    TEAM_CREDIBILITY,
+)
 from streams.kafka.client import client_options
 from streams.settings import Settings
 
@@ -22,7 +35,7 @@ TEAMS = [("team-north", "north"), ("team-east", "east"), ("team-south", "south")
 def directory_record(n: int) -> tuple[str, str, Any]:
     team, region = TEAMS[n % len(TEAMS)]
     cid = f"cust-{n:04d}"
-    return "customer-directory", cid, {
+    return DIRECTORY_TOPIC, cid, {
         "customer_id": cid, "team_id": team, "region": region, "rep_id": f"rep-{n % 7}"
     }
 
@@ -34,7 +47,7 @@ def forecast_history(now: int) -> list[tuple[str, str, Any]]:
         for month in range(1, 7):
             forecast = 100_000 + 10_000 * month
             actual = forecast * (1 - 0.04 * (t + 1) * (month % 3))
-            records.append(("forecast-outcome", team, {
+            records.append((FORECAST_OUTCOME, team, {
                 "event_id": f"{team}-2026-{month:02d}", "ts": now - (7 - month) * 30 * 86_400_000,
                 "team_id": team, "period": f"2026-{month:02d}",
                 "forecast_amount": forecast, "actual_amount": round(actual, 2),
@@ -58,26 +71,26 @@ def customer_story(n: int, now: int, rng: random.Random) -> list[tuple[str, str,
 
     t = now - 5 * 60_000
     records = [
-        ev("document-open", t + i * 60_000, document_type="Quote", document_id=f"q-{n}",
+        ev(DOCUMENT_OPEN, t + i * 60_000, document_type="Quote", document_id=f"q-{n}",
            dwell_seconds=rng.randint(121, 900), opportunity_id=f"opp-{n}")
         for i in range(3)
     ]
     records += [
-        ev("role-login", t + i * 30_000, user_id=f"u-{n}-{role}", role=role)
+        ev(ROLE_LOGIN, t + i * 30_000, user_id=f"u-{n}-{role}", role=role)
         for i, role in enumerate(("procurement", "Technical", "legal"))
     ]
-    records.append(ev("rush-delivery", now, contract_id=f"CT-{n:05d}", note="need it by Friday"))
-    records.append(ev("stale-update", now - 49 * HOUR_MS, opportunity_id=f"opp-{n}", kind="progress"))
-    records.append(ev("stale-update", now, opportunity_id=f"opp-{n}", kind="communication", outcome="reconsider"))
+    records.append(ev(RUSH_DELIVERY, now, contract_id=f"CT-{n:05d}", note="need it by Friday"))
+    records.append(ev(STALE_UPDATE, now - 49 * HOUR_MS, opportunity_id=f"opp-{n}", kind="progress"))
+    records.append(ev(STALE_UPDATE, now, opportunity_id=f"opp-{n}", kind="communication", outcome="reconsider"))
     team = TEAMS[n % len(TEAMS)][0]
     late_share = 0.8 if team == "team-east" else 0.15  # one team misses its due dates
     for i in range(2):
         late = rng.random() < late_share
         due = now - (i + 1) * 86_400_000
-        records.append(ev("sales-action", due - 3 * 86_400_000, opportunity_id=f"opp-{n}", team_id=team,
+        records.append(ev(SALES_ACTION, due - 3 * 86_400_000, opportunity_id=f"opp-{n}", team_id=team,
                           action=f"step-{i}", due_ts=due, done_ts=due + (3_600_000 if late else -3_600_000)))
-    records.append(("role-login", cid, '{"event_id": "broken'))  # malformed JSON: dead-letter
-    records.append(("document-open", cid, {"event_id": f"{cid}-naive", "ts": "2026-11-26T10:00:00", "customer_id": cid}))
+    records.append((ROLE_LOGIN, cid, '{"event_id": "broken'))  # malformed JSON: dead-letter
+    records.append((DOCUMENT_OPEN, cid, {"event_id": f"{cid}-naive", "ts": "2026-11-26T10:00:00", "customer_id": cid}))
     return records
 
 
@@ -126,20 +139,20 @@ async def tail(settings: Settings, topics: list[str]) -> AsyncIterator[tuple[str
 
 
 def describe(topic: str, record: dict[str, Any]) -> str:
-    if topic == "signal-deltas":
+    if topic == SIGNAL_DELTAS:
         return (
             f"{record['points']:+3d} {record['signal']:<15} customer={record['customer_id']} "
             f"team={record['team_id']} region={record['region']} at {record['ts']} "
             f"evidence={[e['event_id'] for e in record['evidence']]}"
         )
-    if topic == "procurement-alerts" and record.get("retracted"):
+    if topic == ALERTS and record.get("retracted"):
         return f"ALERT retracted: customer={record['customer_id']} alert={record['alert_id']} (a late delta)"
-    if topic == "procurement-alerts":
+    if topic == ALERTS:
         return (
             f"ALERT procurement acceleration: customer={record['customer_id']} "
             f"team={record['team_id']} net={record['net_points']} in {record['window_days']} days"
         )
-    if topic == "team-credibility":
+    if topic == TEAM_CREDIBILITY:
         if record["score"] is None:
             return f"TEAM {record['team_id']:<11} no data left"
         parts = ", ".join(f"{k}={v}" for k, v in record["components"].items() if v is not None)
@@ -148,7 +161,7 @@ def describe(topic: str, record: dict[str, Any]) -> str:
 
 
 async def print_outputs(settings: Settings) -> None:
-    topics = ["signal-deltas", "procurement-alerts", "team-credibility", "dead-letter"]
+    topics = [SIGNAL_DELTAS, ALERTS, TEAM_CREDIBILITY, DEAD_LETTER]
     async for topic, record in tail(settings, topics):
         print(describe(topic, record), flush=True)
 

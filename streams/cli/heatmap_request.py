@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from scoring.rollup.records import TEAM_UPDATES
+from scoring.catalog import CREDIBILITY_HEATMAP, TEAM_UPDATES
 from streams.kafka.client import client_options
 from streams.settings import Settings
 
@@ -22,7 +22,7 @@ async def request_heatmap(settings: Settings, at: int, deadline_s: float = 30.0)
     after ``deadline_s`` with an empty list.
     """
     request_id = uuid.uuid4().hex
-    heatmap_topic = settings.topic_prefix + "credibility-heatmap"
+    heatmap_topic = settings.topic_prefix + CREDIBILITY_HEATMAP
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     producer = AIOKafkaProducer(**client_options(settings))
     await consumer.start()

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scoring.catalog import CREDIBILITY_HEATMAP
 from scoring.timeutil import TimestampError, now_ms, parse_ts
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
     assert at is not None
     if args.log:
         result = _replay_log(args.log, now=at, heatmap_at=at)
-        records = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
+        records = [o.value for o in result.outputs if o.topic == CREDIBILITY_HEATMAP]
     else:
         from streams.cli.heatmap_request import request_heatmap
 

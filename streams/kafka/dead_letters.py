@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scoring.catalog import DEAD_LETTER
 from scoring.dead_letters import DeadLetter, dead_letter
 from streams.faust_ext.transport import Record
 from streams.kafka.topics import catalog
@@ -11,5 +12,5 @@ def dead_letter_record(record: Record, topic: str, reason: str, detail: str, now
     """The ``dead-letter`` key and value for ``record``, below the topic's size limit."""
     return dead_letter(
         topic, record.partition, record.offset, record.key, record.value, reason, detail, now_ms,
-        catalog["dead-letter"].value_budget,
+        catalog[DEAD_LETTER].value_budget,
     )

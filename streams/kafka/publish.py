@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from scoring.rollup.records import ALERTS, Output
+from scoring.catalog import ALERTS
+from scoring.rollup.records import Output
 from streams.app import app
 from streams.kafka.topics import outputs
 from streams.ops import metrics

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from faust.types import TopicT
 
-from scoring.catalog import Catalog, load_catalog
+from scoring.catalog import (
+    ALERTS,
+    CREDIBILITY_HEATMAP,
+    CUSTOMER_SCORES,
+    DEAD_LETTER,
+    RISK_TICKS,
+    SIGNAL_DELTAS,
+    TEAM_CREDIBILITY,
+    TEAM_UPDATES,
+    Catalog,
+    load_catalog,
+)
 from scoring.engine import SIGNAL_INPUTS, TEAM_INPUTS
-from scoring.rollup.records import TEAM_UPDATES
 from streams.app import app, settings
 
 catalog: Catalog = load_catalog()
-RISK_TICKS = "credence-risk-ticks"
 
 
 def cluster_name(name: str) -> str:
@@ -38,7 +47,7 @@ team_updates = _raw_topic(TEAM_UPDATES)
 outputs: dict[str, TopicT] = {
     name: _raw_topic(name)
     for name in (
-        "signal-deltas", "customer-scores", "procurement-alerts", "team-credibility",
-        "credibility-heatmap", "dead-letter", TEAM_UPDATES, RISK_TICKS,
+        SIGNAL_DELTAS, CUSTOMER_SCORES, ALERTS, TEAM_CREDIBILITY,
+        CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_UPDATES, RISK_TICKS,
     )
 }

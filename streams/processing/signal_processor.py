@@ -35,11 +35,12 @@ from typing import Any, cast
 import orjson
 from faust.types import TP
 
+from scoring.catalog import DEAD_LETTER, DOCUMENT_OPEN, RISK_TICKS, SIGNAL_DELTAS, TEAM_UPDATES
 from scoring.customer import MAX_STATE_BYTES, CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
-from scoring.rollup.records import TEAM_UPDATES, Output, team_update_batches
+from scoring.rollup.records import Output, team_update_batches
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams.app import app, settings
@@ -47,7 +48,7 @@ from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
 from streams.kafka.dead_letters import dead_letter_record
 from streams.kafka.publish import send, send_outputs
-from streams.kafka.topics import RISK_TICKS, catalog, logical_name, signal_inputs
+from streams.kafka.topics import catalog, logical_name, signal_inputs
 from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 state_table = app.Table(
     "customer-signal-state",
-    partitions=catalog["document-open"].partitions,
+    partitions=catalog[DOCUMENT_OPEN].partitions,
     key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
     value_type=bytes,
     # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
@@ -221,7 +222,7 @@ async def _send_deltas(deltas: list[SignalDelta], ingest_ms: int | None) -> list
     for delta in deltas:
         detected = now_ms()
         futures.append(
-            await send("signal-deltas", delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
+            await send(SIGNAL_DELTAS, delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
         )
         metrics.DELTAS.labels(delta.signal).inc()
         metrics.DELTA_LATENCY.labels("event").observe(max(0, detected - delta.ts) / 1000)
@@ -250,7 +251,7 @@ def _log_failure(record: transport.Record, topic: str, error: InvalidEvent) -> N
 async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:
     metrics.DEAD_LETTERS.labels(topic, reason).inc()
     letter = dead_letter_record(record, topic, reason, detail, now_ms())
-    return await send("dead-letter", letter.key, orjson.dumps(letter.value))
+    return await send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))
 
 
 @app.timer(settings.state_flush_seconds)

@@ -21,8 +21,9 @@ import orjson
 from faust.types import EventT
 
 from scoring.bulkhead import INTERNAL_ERROR, internal_error
+from scoring.catalog import CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_CREDIBILITY, TEAM_UPDATES
 from scoring.dead_letters import dead_letter
-from scoring.rollup.records import TEAM_UPDATES, Output, records_per_batch
+from scoring.rollup.records import Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
@@ -110,9 +111,9 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
             await asyncio.sleep(0)  # the signal processor's batches run meanwhile
     apply_pending()
     for record in published:
-        if record.topic == "team-credibility":
+        if record.topic == TEAM_CREDIBILITY:
             _observe(record.value)
-        elif record.topic == "credibility-heatmap":
+        elif record.topic == CREDIBILITY_HEATMAP:
             metrics.HEATMAPS.inc()
     await store.flush()
     acks = await send_outputs(published)
@@ -135,7 +136,7 @@ async def _dead_letter(failure: _Failed) -> Any:
         TEAM_UPDATES, message.partition, message.offset, message.key, payload,
         error.reason, error.detail, now_ms(), DEAD_UPDATE_BUDGET,
     )
-    return await send("dead-letter", letter.key, orjson.dumps(letter.value))
+    return await send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))
 
 
 def _observe(team: dict[str, Any]) -> None:

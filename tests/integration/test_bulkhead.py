@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from scoring.rollup.records import TEAM_UPDATES
+from scoring.catalog import TEAM_UPDATES
 from tests.integration.scenario import HOUR, ev
 from tests.support.workers import Deployment, Record
 

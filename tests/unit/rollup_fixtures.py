@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from scoring.catalog import TEAM_UPDATES
 from scoring.config import DAY_MS, HOUR_MS
 from scoring.deltas import Owner, SignalDelta
 from scoring.events import Evidence
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.ledger import CustomerLedger
-from scoring.rollup.records import TEAM_UPDATES, Output
+from scoring.rollup.records import Output
 from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from scoring.timeutil import parse_ts
 from tests.unit.fixtures import T0

@@ -10,11 +10,11 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scoring.catalog import TEAM_UPDATES
 from scoring.config import RuleConfig
 from scoring.customer import Outcome
 from scoring.engine import SIGNAL_INPUTS, TEAM_FIELDS, TEAM_INPUTS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
-from scoring.rollup.records import TEAM_UPDATES
 from scoring.schema import MAX_MESSAGE_BYTES, REASONS
 from scoring.timeutil import MAX_MS
 from tests.unit.fixtures import BASE_VALUES, T0, catalog, event_values, raw, to_records

@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
+from scoring.catalog import TEAM_UPDATES
 from scoring.config import DAY_MS, HOUR_MS, RuleConfig
 from scoring.customer import Outcome
 from scoring.engine import TEAM_FIELDS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
-from scoring.rollup.records import TEAM_UPDATES, TEAM_UPDATES_PER_RECORD
+from scoring.rollup.records import TEAM_UPDATES_PER_RECORD
 from streams.cli.main import main
 from tests.unit.fixtures import at, catalog, raw, raw_record, record, value
 

@@ -9,13 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
+from scoring.catalog import TEAM_UPDATES
 from scoring.config import RuleConfig
 from scoring.deltas import Owner
 from scoring.replay import LogRecord, replay
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import WEEK_MS, traceability_lists
 from scoring.rollup.ledger import CustomerLedger
-from scoring.rollup.records import TEAM_UPDATES, UNASSIGNED, Output
+from scoring.rollup.records import UNASSIGNED, Output
 from scoring.rollup.team_rollup import TeamRollup
 from tests.unit.fixtures import catalog
 from tests.unit.rollup_fixtures import NOW, D, make_delta, new_rollup, of, trace_update, utc
