@@ -116,15 +116,9 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams.app import app
-    from streams.ops import (  # noqa: F401  (register agents, tables, timers, views, hooks)
-        lag,
-        restore_progress,
-        restore_watchdog,
-        warm_up,
-    )
-    from streams.processing import signal_processor, team_agent  # noqa: F401
-    from streams.web import exposition, views  # noqa: F401
+    from streams.wiring import wire
+
+    app = wire()
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
     sys.argv = [sys.argv[0], "worker", "--loglevel", level]
