@@ -25,7 +25,6 @@ to send or to write (the broker, the disk) stops the worker.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
@@ -35,7 +34,7 @@ from typing import Any, cast
 import orjson
 from faust.types import TP
 
-from scoring.catalog import DEAD_LETTER, DOCUMENT_OPEN, RISK_TICKS, SIGNAL_DELTAS, TEAM_UPDATES
+from scoring.catalog import DOCUMENT_OPEN, RISK_TICKS, SIGNAL_DELTAS, TEAM_UPDATES
 from scoring.customer import MAX_STATE_BYTES, CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
@@ -46,14 +45,12 @@ from scoring.timeutil import now_ms
 from streams.app import app, settings
 from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
-from streams.kafka.dead_letters import dead_letter_record
+from streams.kafka.dead_letters import send_dead_letter
 from streams.kafka.publish import send, send_outputs
 from streams.kafka.topics import catalog, logical_name, signal_inputs
 from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
-
-logger = logging.getLogger(__name__)
 
 state_table = app.Table(
     "customer-signal-state",
@@ -160,13 +157,9 @@ class SignalProcessor:
                 handled = engine.receive(topic, record.key, record.value, partition)
                 outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
                 if handled.outcome is Outcome.LATE:
-                    acks.append(
-                        await _dead_letter(record, topic, "late_event", "older than the de-duplication horizon")
-                    )
+                    acks.append(await _dead_letter(record, topic, _LATE))
             if handled.error is not None:
-                if handled.outcome is Outcome.FAILED:
-                    _log_failure(record, topic, handled.error)
-                acks.append(await _dead_letter(record, topic, handled.error.reason, handled.error.detail))
+                acks.append(await _dead_letter(record, topic, handled.error))
             if handled.deltas:
                 ingest_ms = record.timestamp if topic != RISK_TICKS else None
                 acks += await _send_deltas(handled.deltas, ingest_ms)
@@ -240,18 +233,12 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
     return [r for r in records if r.topic != TEAM_UPDATES]
 
 
-def _log_failure(record: transport.Record, topic: str, error: InvalidEvent) -> None:
-    """One ERROR with the traceback (repeats are rate-limited by the log filter)."""
-    logger.error(
-        "Dead-lettered %s[%d]@%d: %s", topic, record.partition, record.offset, error.detail,
-        exc_info=error.__cause__,
-    )
+#: the verdict on an event older than its topic's de-duplication horizon
+_LATE = InvalidEvent("late_event", "older than the de-duplication horizon")
 
 
-async def _dead_letter(record: transport.Record, topic: str, reason: str, detail: str) -> Awaitable[Any]:
-    metrics.DEAD_LETTERS.labels(topic, reason).inc()
-    letter = dead_letter_record(record, topic, reason, detail, now_ms())
-    return await send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))
+async def _dead_letter(record: transport.Record, topic: str, error: InvalidEvent) -> Awaitable[Any]:
+    return await send_dead_letter(topic, record.partition, record.offset, record.key, record.value, error)
 
 
 @app.timer(settings.state_flush_seconds)

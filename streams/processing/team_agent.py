@@ -14,26 +14,23 @@ updates are applied, and the agent moves on.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, NamedTuple
 
 import orjson
 from faust.types import EventT
 
-from scoring.bulkhead import INTERNAL_ERROR, internal_error
-from scoring.catalog import CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_CREDIBILITY, TEAM_UPDATES
-from scoring.dead_letters import dead_letter
+from scoring.bulkhead import internal_error
+from scoring.catalog import CREDIBILITY_HEATMAP, TEAM_CREDIBILITY, TEAM_UPDATES
 from scoring.rollup.records import Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams.app import app, settings
-from streams.kafka.publish import send, send_outputs
+from streams.kafka.dead_letters import send_dead_letter
+from streams.kafka.publish import send_outputs
 from streams.kafka.topics import catalog, outputs, team_updates
 from streams.ops import metrics
 from streams.processing.team_store import TableTeamStore
-
-logger = logging.getLogger(__name__)
 
 team_table = app.Table(
     "team-state",
@@ -125,18 +122,11 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
 async def _dead_letter(failure: _Failed) -> Any:
     """Dead-letter a failed update (or an unusable record): the update is the payload,
     partition and offset are its record's; the whole is cut to :data:`DEAD_UPDATE_BUDGET`."""
-    message, error = failure.message, failure.error
-    metrics.DEAD_LETTERS.labels(TEAM_UPDATES, INTERNAL_ERROR).inc()
-    logger.error(
-        "Dead-lettered %s[%d]@%d: %s", TEAM_UPDATES, message.partition, message.offset, error.detail,
-        exc_info=error.__cause__,
-    )
+    message = failure.message
     payload = message.value if failure.update is None else orjson.dumps(failure.update)
-    letter = dead_letter(
-        TEAM_UPDATES, message.partition, message.offset, message.key, payload,
-        error.reason, error.detail, now_ms(), DEAD_UPDATE_BUDGET,
+    return await send_dead_letter(
+        TEAM_UPDATES, message.partition, message.offset, message.key, payload, failure.error, DEAD_UPDATE_BUDGET
     )
-    return await send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))
 
 
 def _observe(team: dict[str, Any]) -> None:
