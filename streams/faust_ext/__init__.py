@@ -7,7 +7,7 @@ uses their public API and the functions here.
   acks, give-back on drops), consumer thread (seeks, metadata refresh, end offsets),
   producer (idempotence).
 * :mod:`.recovery`: stops the flow before Faust's post-restore seek.
-* :mod:`.worker`: the worker: rate-limited logging, and its SIGUSR1 dump ends with
+* :mod:`.worker`: the worker, whose SIGUSR1 dump ends with
   :mod:`.diagnostics`' consumer report.
 * :mod:`.web`: the ``credence://`` web driver, without Faust's own views.
 * :mod:`.access`: small accessors for private state other modules need (committed
