@@ -1,4 +1,4 @@
-"""Builds the Faust app from settings, and nothing else.
+"""Builds the bare Faust app from settings (and the worker class it runs with).
 
 Topics, tables, agents and timers are put on it by :func:`streams.wiring.build_app`.
 """
