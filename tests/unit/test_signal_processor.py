@@ -36,9 +36,9 @@ class Worker:
         self.journal: list[tuple[Any, ...]] = []
         self.table = MemoryTable(self.journal)
         self.crashes: list[BaseException] = []
-        engine = SignalEngine(cat, cfg, CustomerCache(self.table, capacity=100))
+        cache = CustomerCache(self.table, capacity=100)
         edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash)
-        self.processor = SignalProcessor(engine, engine.store, flush_seconds, edge)  # type: ignore[arg-type]
+        self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge)
 
     def _acknowledge(self, tp: TP, first: int, last: int) -> None:
         self.journal.append(("ack", tp, first, last, self.producer.all_acknowledged()))
