@@ -57,6 +57,7 @@ from bench import promtext, sampler
 from bench.core import CoreResult, profile_core, run_core
 from bench.workload import BEHAVIOUR_TOPICS, LATENCY, THROUGHPUT, Workload, generate
 from scoring.timeutil import parse_ts
+from streams.faust_ext.access import refresh_metadata
 from tests.support.workers import Deployment, Worker
 
 EVENTS_METRIC = "credence_input_events_total"
@@ -299,7 +300,7 @@ async def raw_consume(bootstrap: str, prefix: str, n: int, deadline_s: float) ->
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     end = time.monotonic() + 10
     while time.monotonic() < end:
-        await consumer._client.force_metadata_update()  # aiokafka knows only subscribed topics
+        await refresh_metadata(consumer)  # aiokafka knows only subscribed topics
         if parts := consumer.partitions_for_topic(topic):
             return set(parts)
         await asyncio.sleep(0.1)

@@ -27,6 +27,7 @@ _STAGES = {
     "scoring.customer": "customer_state",
     "scoring.deadlines": "deadlines",
     "scoring.rollup.ledger": "ledger",
+    "scoring.rollup.alerts": "ledger",
     "scoring.rollup.team": "team_rollup",
     "scoring.rollup.team_rollup": "team_rollup",
     "scoring.rollup.window": "team_rollup",

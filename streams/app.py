@@ -1,24 +1,34 @@
-"""Builds the Faust app from the environment's settings, and nothing else.
+"""Builds the bare Faust app from settings (and the worker class it runs with).
 
-Topics, tables, agents and timers live in sibling modules that import ``app``.
+Topics, tables, agents and timers are put on it by :func:`streams.wiring.build_app`.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import faust
 
 from streams.faust_ext import transport, versions, worker
 from streams.faust_ext import web as web_driver
-from streams.settings import Settings, load_settings
+from streams.kafka.client import client_options
+from streams.ops import log_limit
+from streams.settings import Settings
+
+
+class Worker(worker.Worker):
+    """``credence worker``: repeated warnings and errors are rate-limited
+    (:mod:`streams.ops.log_limit`); SIGUSR1 dumps the consumer too."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        log_limit.install(logger)
 
 
 def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     if settings.security_protocol == "PLAINTEXT":
         return None
-    from streams.kafka.client import client_options
-
     ssl_context = client_options(settings).get("ssl_context")
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
@@ -64,10 +74,5 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         autodiscover=False,
         loghandlers=[],
-        # repeated warnings and errors are rate-limited; SIGUSR1 dumps the consumer too
-        Worker=worker.Worker,
+        Worker=Worker,
     )
-
-
-settings = load_settings()
-app = create_app(settings)

@@ -1,17 +1,30 @@
 """The one place a worker's agents, tables, timers, web pages and rebalance hooks are
-put on the app: each module below registers its own with Faust's decorators when it is
-imported, and nothing else imports them."""
+put on the app. Importing a ``streams`` module registers nothing: each module that
+needs the app has a ``register`` function, called here."""
 
 from __future__ import annotations
 
 from faust import App
 
+from streams.app import create_app
+from streams.kafka.publish import Publisher
+from streams.kafka.topics import OUTPUTS, Topics
+from streams.ops import lag, restore_watchdog, warm_up
+from streams.processing import signal_processor, team_agent
+from streams.settings import Settings
+from streams.web import exposition, views
 
-def wire() -> App:
+
+def build_app(settings: Settings) -> App:
     """The app with everything a worker runs registered on it."""
-    from streams.app import app
-    from streams.ops import lag, restore_progress, restore_watchdog, warm_up  # noqa: F401
-    from streams.processing import signal_processor, team_agent  # noqa: F401
-    from streams.web import exposition, views  # noqa: F401
-
+    app = create_app(settings)
+    topics = Topics(app, settings.topic_prefix)
+    publisher = Publisher(lambda: app.producer, {name: topics.cluster_name(name) for name in OUTPUTS})
+    lag.register(app, topics.logical_name)
+    restore_watchdog.register(app, settings.restore_stall_seconds)
+    warm_up.register(app, (topics.cluster_name(name) for name in OUTPUTS))
+    signal_processor.register(app, settings, topics, publisher)
+    teams = team_agent.register(app, settings, topics, publisher)
+    exposition.register(app)
+    views.register(app, settings, teams)
     return app

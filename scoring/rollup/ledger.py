@@ -1,19 +1,21 @@
-"""A customer's trailing deltas: ``customer-scores``, procurement alerts, and what
-the customer's team needs to know (net points, activity, deltas for traceability)."""
+"""A customer's trailing deltas: ``customer-scores``, procurement alerts (computed by
+:mod:`.alerts`), and what the customer's team needs to know (net points, activity,
+deltas for traceability)."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from scoring.catalog import ALERTS, CUSTOMER_SCORES, TEAM_UPDATES
+from scoring.catalog import CUSTOMER_SCORES, TEAM_UPDATES
 from scoring.deltas import Owner, SignalDelta
+from scoring.rollup.alerts import alert_end, entry_ts, team_of, update_alerts
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.records import UNASSIGNED, Output, stable_id
+from scoring.rollup.records import Output
 from scoring.timeutil import format_ts, parse_ts
 
 #: deltas a ledger keeps at most, the newest: past it (a hostile upstream) older deltas
@@ -98,7 +100,8 @@ class CustomerLedger:
         self.as_of = max(self.as_of or delta.ts, delta.ts)
         self._trim(cfg)
         outputs = [self._score(delta.customer_id, owner, cfg)]
-        outputs += self._update_alerts(delta, cfg)
+        self.alerts, changed = update_alerts(self.entries, self.alerts, delta, self._open_from(cfg), cfg)
+        outputs += changed
         outputs.append(Output(TEAM_UPDATES, team_of(owner), _trace_entry(record)))
         return outputs + self._report(delta.customer_id, owner)
 
@@ -149,13 +152,13 @@ class CustomerLedger:
 
     def _trim(self, cfg: RollupConfig) -> None:
         assert self.as_of is not None
-        cut = bisect_right(self.entries, self.as_of - cfg.score_window_ms, key=_ts)
+        cut = bisect_right(self.entries, self.as_of - cfg.score_window_ms, key=entry_ts)
         cut = max(cut, len(self.entries) - MAX_ENTRIES)  # bounds the customer's state
         if cut:
             for entry in self.entries[:cut]:
                 self._count_entry(entry, -1)
             self.entries = self.entries[cut:]
-        done = bisect_right(self.alerts, self._open_from(cfg) - cfg.alert_cooldown_ms, key=_end)
+        done = bisect_right(self.alerts, self._open_from(cfg) - cfg.alert_cooldown_ms, key=alert_end)
         if done:  # no longer able to hold back an alert at an open window end
             self.alerts = self.alerts[done:]
 
@@ -182,106 +185,6 @@ class CustomerLedger:
                 "deltas_in_window": len(self.entries),
                 "last_delta": self.last_delta,
                 "as_of": format_ts(self.as_of),
-            },
-        )
-
-    def _update_alerts(self, delta: SignalDelta, cfg: RollupConfig) -> list[Output]:
-        """Bring the alerts in line with the canonical ones after ``delta`` was counted.
-
-        Canonical alerts are a function of the set of deltas: window ends (delta times)
-        are scanned in time order, the first whose 7-day window (inclusive) nets the
-        threshold alerts, the next alert needs an end at least the cool-down later. A
-        delta can change only alerts at window ends from its own time on, so the scan
-        starts there and stops once its windows no longer hold the delta and the chain
-        of alerts is back on the stored one. Alerts that stop being canonical are
-        retracted; an in-order delta costs a bisect, plus its own window when it may alert.
-        """
-        span, cool = cfg.alert_window_ms, cfg.alert_cooldown_ms
-        start = max(delta.ts, self._open_from(cfg))
-        if start > delta.ts + span:  # trimmed, or its windows are final
-            return []
-        entries, old = self.entries, self.alerts
-        split = bisect_left(old, start, key=_end)
-        prev = prev_old = old[split - 1][0] if split else None
-        k = split
-        new: list[list[Any]] = []
-        raised: list[Output] = []
-        lo = hi = bisect_left(entries, start - span, key=_ts)  # the window is entries[lo:hi]
-        net = 0
-        i = bisect_left(entries, start, key=_ts)
-        while i < len(entries):
-            end = entries[i][3]
-            while k < len(old) and old[k][0] < end:
-                prev_old = old[k][0]
-                k += 1
-            if end - span > delta.ts and prev == prev_old:  # the rest is as stored
-                new += old[k:]
-                break
-            if prev is not None and end < prev + cool:
-                i = bisect_left(entries, prev + cool, lo=i, key=_ts)
-                continue
-            i = bisect_right(entries, end, lo=i, key=_ts)
-            for entry in entries[hi:i]:
-                net += entry[2]
-            hi = i
-            while entries[lo][3] < end - span:
-                net -= entries[lo][2]
-                lo += 1
-            if net >= cfg.alert_points:
-                alert = self._alert(delta, entries[lo:hi], net, end, cfg)
-                new.append([end, alert.value["alert_id"]])
-                raised.append(alert)
-                prev = end
-        new_ids = {alert_id for _, alert_id in new}
-        old_ids = {alert_id for _, alert_id in old[split:]}
-        self.alerts = old[:split] + new
-        return [
-            self._retraction(delta, end, alert_id)
-            for end, alert_id in old[split:]
-            if alert_id not in new_ids
-        ] + [alert for alert in raised if alert.value["alert_id"] not in old_ids]
-
-    def _retraction(self, delta: SignalDelta, end: int, alert_id: str) -> Output:
-        return Output(
-            ALERTS,
-            delta.customer_id,
-            {
-                "alert_id": alert_id,
-                "customer_id": delta.customer_id,
-                "team_id": team_of(delta.owner),
-                "region": delta.owner.region,
-                "rep_id": delta.owner.rep_id,
-                "retracted": True,
-                "retracted_by": delta.delta_id,
-                "ts": format_ts(end),
-            },
-        )
-
-    def _alert(
-        self, delta: SignalDelta, window: list[list[Any]], net: int, at: int, cfg: RollupConfig
-    ) -> Output:
-        # ``window`` is a run of ``entries``, so already in (ts, delta_id) order
-        contributing = [
-            {"delta_id": e[0], "signal": e[1], "points": e[2], "ts": format_ts(e[3])}
-            for e in window[-cfg.alert_max_contributing :]
-        ]
-        extra = {"contributing_total": len(window)} if len(window) > len(contributing) else {}
-        return Output(
-            ALERTS,
-            delta.customer_id,
-            {
-                "alert_id": stable_id("alert", delta.customer_id, *(e[0] for e in window)),
-                "customer_id": delta.customer_id,
-                "team_id": team_of(delta.owner),
-                "region": delta.owner.region,
-                "rep_id": delta.owner.rep_id,
-                "retracted": False,
-                "net_points": net,
-                "threshold": cfg.alert_points,
-                "window_days": cfg.alert_window_ms // 86_400_000,
-                "ts": format_ts(at),
-                "contributing_deltas": contributing,
-                **extra,
             },
         )
 
@@ -346,21 +249,7 @@ class CustomerLedger:
         return cls(entries, as_of, last_delta, alerts, activity_ts, reported, outbox[0] if outbox else [])
 
 
-def effective_alerts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The alerts that stand, by ``alert_id``, from ``procurement-alerts`` records in the
-    order a customer's partition holds them: the last record of an id says (records
-    from before retractions existed have no ``retracted`` field)."""
-    latest = {record["alert_id"]: record for record in records}
-    return {alert_id: record for alert_id, record in latest.items() if not record.get("retracted")}
-
-
-_ts = itemgetter(3)
-_end = itemgetter(0)
 _entry_order = itemgetter(3, 0)
-
-
-def team_of(owner: Owner) -> str:
-    return owner.team_id or UNASSIGNED
 
 
 def _trace_entry(record: dict[str, Any]) -> dict[str, Any]:

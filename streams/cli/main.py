@@ -116,9 +116,9 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams.wiring import wire
+    from streams.wiring import build_app
 
-    app = wire()
+    app = build_app(settings)
 
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
     sys.argv = [sys.argv[0], "worker", "--loglevel", level]

@@ -4,14 +4,16 @@ uses their public API and the functions here.
 
 * :mod:`.versions`: the start-up guard, refusing versions other than the tested ones.
 * :mod:`.transport`: the ``credence://`` transport: consumer (batch fetch loop, bulk
-  acks, give-back on drops), consumer thread (seeks, metadata refresh, end offsets),
-  producer (idempotence).
+  acks, give-back on drops), producer (idempotence).
+* :mod:`.consumer_thread`: its consumer thread (fetch wait, seeks, metadata refresh,
+  end offsets).
 * :mod:`.recovery`: stops the flow before Faust's post-restore seek.
-* :mod:`.worker`: the worker: rate-limited logging, and its SIGUSR1 dump ends with
+* :mod:`.worker`: the worker, whose SIGUSR1 dump ends with
   :mod:`.diagnostics`' consumer report.
 * :mod:`.web`: the ``credence://`` web driver, without Faust's own views.
 * :mod:`.access`: small accessors for private state other modules need (committed
-  offsets, group rejoin, a table partition's RocksDB, the aiokafka producer).
+  offsets, group rejoin, a table partition's RocksDB, the aiokafka producer, a
+  metadata refresh).
 
 Each module's docstring lists the private names it depends on and why. The contract
 tests (``tests/unit/test_faust_contract.py``, ``test_transport_acks.py``,

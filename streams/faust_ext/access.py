@@ -12,6 +12,9 @@ Private names it depends on, and why:
 * faust-streaming 0.15.3 ``RocksDB._db_for_partition``: one partition's RocksDB
   instance, for reads and write batches outside ``Table.__getitem__``/``__setitem__``
   (``streams.kafka.table_writer``, ``streams.processing.customer_cache``, ``streams.processing.signal_processor``).
+* aiokafka 0.14.0 ``AIOKafkaConsumer._client.force_metadata_update``: a consumer
+  learns the partitions of topics it is not subscribed to, or subscribed topics a
+  rebalance found missing (``.consumer_thread``, ``bench/throughput.py``).
 * faust-streaming 0.15.3 ``faust.transport.drivers.aiokafka.Producer._ensure_producer``:
   the aiokafka producer under Faust's, for record batches and partition metadata
   (``streams.kafka.table_writer``, ``streams.ops.warm_up``).
@@ -49,3 +52,8 @@ def kafka_producer(app: AppT) -> aiokafka.AIOKafkaProducer:
     """The started aiokafka producer under the app's Faust producer."""
     producer: aiokafka.AIOKafkaProducer = cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
     return producer
+
+
+async def refresh_metadata(consumer: aiokafka.AIOKafkaConsumer) -> None:
+    """Fetch the cluster metadata now (aiokafka otherwise waits ``metadata_max_age_ms``)."""
+    await cast(Any, consumer)._client.force_metadata_update()

@@ -14,7 +14,7 @@ from scoring.catalog import DEAD_LETTER
 from scoring.dead_letters import dead_letter
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams.kafka.publish import send
+from streams.kafka.publish import Publisher
 from streams.kafka.topics import catalog
 from streams.ops import metrics
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 async def send_dead_letter(
+    publisher: Publisher,
     topic: str,
     partition: int,
     offset: int,
@@ -43,4 +44,4 @@ async def send_dead_letter(
         topic, partition, offset, key, payload, error.reason, error.detail, now_ms(),
         catalog[DEAD_LETTER].value_budget if budget is None else budget,
     )
-    return await send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))
+    return await publisher.send(DEAD_LETTER, letter.key, orjson.dumps(letter.value))

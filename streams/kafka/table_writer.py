@@ -59,3 +59,19 @@ async def _send(producer: Any, batch: Any, topic: str, partition: int) -> tuple[
     """Queue a record batch; returns its acknowledgement (the batch's base offset) and size."""
     count = batch.record_count()
     return await producer.send_batch(batch, topic, partition=partition), count
+
+
+class BulkTable:
+    """A Faust table of bytes read one partition's RocksDB at a time and written in
+    bulk (:func:`write_bulk`): the store of :class:`~streams.processing.customer_cache.CustomerCache`."""
+
+    def __init__(self, app: AppT, table: Any) -> None:
+        self.app = app
+        self.table = table
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value: bytes | None = partition_db(self.table, partition).get(key)
+        return value
+
+    async def write(self, writes: Iterable[tuple[int, bytes, bytes | None]]) -> None:
+        await write_bulk(self.app, self.table, writes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faust.types import TopicT
+from faust.types import AppT, TopicT
 
 from scoring.catalog import (
     ALERTS,
@@ -17,37 +17,39 @@ from scoring.catalog import (
     load_catalog,
 )
 from scoring.engine import SIGNAL_INPUTS, TEAM_INPUTS
-from streams.app import app, settings
 
 catalog: Catalog = load_catalog()
 
-
-def cluster_name(name: str) -> str:
-    return settings.topic_prefix + catalog[name].name
-
-
-def logical_name(cluster_topic: str) -> str:
-    return cluster_topic[len(settings.topic_prefix):]
-
-
-def _raw_topic(*names: str) -> TopicT:
-    return app.topic(
-        *(cluster_name(n) for n in names),
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=catalog[names[0]].partitions,
-    )
-
-
-#: The signal processor's input: every customer-keyed input and its timer ticks.
-signal_inputs = _raw_topic(*SIGNAL_INPUTS, *TEAM_INPUTS, RISK_TICKS)
-#: The team agent's input: team updates and its clock ticks, one partition.
-team_updates = _raw_topic(TEAM_UPDATES)
 #: Everything either agent writes, by SPEC topic name.
-outputs: dict[str, TopicT] = {
-    name: _raw_topic(name)
-    for name in (
-        SIGNAL_DELTAS, CUSTOMER_SCORES, ALERTS, TEAM_CREDIBILITY,
-        CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_UPDATES, RISK_TICKS,
-    )
-}
+OUTPUTS = (
+    SIGNAL_DELTAS, CUSTOMER_SCORES, ALERTS, TEAM_CREDIBILITY,
+    CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_UPDATES, RISK_TICKS,
+)
+
+
+class Topics:
+    """The deployment's topics (SPEC names behind its ``topic_prefix``) on one app."""
+
+    def __init__(self, app: AppT, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+        #: The signal processor's input: every customer-keyed input and its timer ticks.
+        self.signal_inputs = self._raw_topic(*SIGNAL_INPUTS, *TEAM_INPUTS, RISK_TICKS)
+        #: The team agent's input: team updates and its clock ticks, one partition.
+        self.team_updates = self._raw_topic(TEAM_UPDATES)
+        #: Everything either agent writes, by SPEC topic name.
+        self.outputs: dict[str, TopicT] = {name: self._raw_topic(name) for name in OUTPUTS}
+
+    def cluster_name(self, name: str) -> str:
+        return self.prefix + catalog[name].name
+
+    def logical_name(self, cluster_topic: str) -> str:
+        return cluster_topic[len(self.prefix):]
+
+    def _raw_topic(self, *names: str) -> TopicT:
+        return self.app.topic(
+            *(self.cluster_name(n) for n in names),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=catalog[names[0]].partitions,
+        )

@@ -1,7 +1,6 @@
 """Consumer lag per assigned input partition: the gauge ``credence_consumer_lag_records``.
 
-Importing this module is all it takes (``credence worker`` does): it registers a timer
-that, every :data:`INTERVAL_SECONDS`, sets one sample per partition this worker owns
+:func:`register` puts on the app (``credence worker`` does) a timer that, every :data:`INTERVAL_SECONDS`, sets one sample per partition this worker owns
 of every input topic (labels: the logical topic name, without the
 deployment's prefix, and the partition):
 
@@ -34,15 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from faust import Sensor
-from faust.types import TP
+from faust.types import TP, AppT
 
-from streams.app import app
 from streams.faust_ext import access, transport
-from streams.kafka.topics import logical_name
 from streams.ops import metrics
 
 #: how often the gauge is refreshed (seconds)
@@ -52,11 +49,8 @@ REFRESH_TIMEOUT_SECONDS = 4.0
 
 log = logging.getLogger(__name__)
 
-_reported: set[tuple[str, int]] = set()  # (logical topic, partition) label sets we set
-_lock = asyncio.Lock()
 
-
-def source_topics() -> set[str]:
+def source_topics(app: AppT) -> set[str]:
     """Cluster names of every input topic: those delivered in batches and every agent's."""
     topics = set(transport.Consumer.batch_handlers)
     for agent in app.agents.values():
@@ -85,7 +79,7 @@ def compute_lag(
     return lags
 
 
-def _fetched_highwaters(partitions: Iterable[TP]) -> dict[TP, int]:
+def _fetched_highwaters(app: AppT, partitions: Iterable[TP]) -> dict[TP, int]:
     """High watermarks from the last fetch responses (no request; None until a fetch)."""
     ends: dict[TP, int] = {}
     for tp in partitions:
@@ -98,13 +92,13 @@ def _fetched_highwaters(partitions: Iterable[TP]) -> dict[TP, int]:
     return ends
 
 
-async def _measure() -> tuple[set[TP], dict[TP, int]]:
+async def _measure(app: AppT) -> tuple[set[TP], dict[TP, int]]:
     consumer = app.consumer
-    topics = source_topics()
+    topics = source_topics(app)
     assigned = {tp for tp in consumer.assignment() if tp.topic in topics}
     if not assigned:
         return assigned, {}
-    ends = _fetched_highwaters(assigned)
+    ends = _fetched_highwaters(app, assigned)
     try:
         listed = await consumer.highwaters(*assigned)
     except Exception as exc:
@@ -120,32 +114,48 @@ async def _measure() -> tuple[set[TP], dict[TP, int]]:
     return assigned, compute_lag(assigned, ends, committed, starts)
 
 
-async def refresh() -> None:
-    """Set the gauge for the partitions owned now; drop the ones no longer owned."""
-    async with _lock:
-        if app.rebalancing:
-            return  # committed offsets are unknown until recovery has finished
-        try:
-            assigned, lags = await asyncio.wait_for(_measure(), REFRESH_TIMEOUT_SECONDS)
-        except Exception as exc:  # a metric must never take the worker down
-            log.info("consumer lag not measured this time: %r", exc)
-            return
-        if app.rebalancing:
-            return  # a rebalance began while we asked: these numbers may be stale
-        owned = {(logical_name(tp.topic), tp.partition) for tp in assigned}
-        for topic, partition in _reported - owned:
-            with contextlib.suppress(KeyError):  # already gone
-                metrics.CONSUMER_LAG.remove(topic, str(partition))
-        _reported.intersection_update(owned)
-        for tp, lag in lags.items():
-            labels = (logical_name(tp.topic), tp.partition)
-            metrics.CONSUMER_LAG.labels(labels[0], str(labels[1])).set(lag)
-            _reported.add(labels)
+class ConsumerLag:
+    """The gauge's samples for one app: the labels set, and one refresh at a time."""
+
+    def __init__(self, app: AppT, logical_name: Callable[[str], str]) -> None:
+        self.app = app
+        self.logical_name = logical_name
+        self._reported: set[tuple[str, int]] = set()  # (logical topic, partition) label sets we set
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Set the gauge for the partitions owned now; drop the ones no longer owned."""
+        async with self._lock:
+            if self.app.rebalancing:
+                return  # committed offsets are unknown until recovery has finished
+            try:
+                assigned, lags = await asyncio.wait_for(_measure(self.app), REFRESH_TIMEOUT_SECONDS)
+            except Exception as exc:  # a metric must never take the worker down
+                log.info("consumer lag not measured this time: %r", exc)
+                return
+            if self.app.rebalancing:
+                return  # a rebalance began while we asked: these numbers may be stale
+            owned = {(self.logical_name(tp.topic), tp.partition) for tp in assigned}
+            for topic, partition in self._reported - owned:
+                with contextlib.suppress(KeyError):  # already gone
+                    metrics.CONSUMER_LAG.remove(topic, str(partition))
+            self._reported.intersection_update(owned)
+            for tp, lag in lags.items():
+                labels = (self.logical_name(tp.topic), tp.partition)
+                metrics.CONSUMER_LAG.labels(labels[0], str(labels[1])).set(lag)
+                self._reported.add(labels)
 
 
-@app.timer(INTERVAL_SECONDS)
-async def consumer_lag_timer() -> None:
-    await refresh()
+def register(app: AppT, logical_name: Callable[[str], str]) -> ConsumerLag:
+    """Refresh the gauge every :data:`INTERVAL_SECONDS` and after each rebalance."""
+    lag = ConsumerLag(app, logical_name)
+
+    @app.timer(INTERVAL_SECONDS)
+    async def consumer_lag_timer() -> None:
+        await lag.refresh()
+
+    app.sensors.add(_RefreshAfterRebalance(lag))
+    return lag
 
 
 class _RefreshAfterRebalance(Sensor):
@@ -153,9 +163,10 @@ class _RefreshAfterRebalance(Sensor):
 
     _pending: asyncio.Future[None] | None = None
 
+    def __init__(self, lag: ConsumerLag, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lag = lag
+
     def on_rebalance_end(self, app: Any, state: Any) -> None:
         if self._pending is None or self._pending.done():
-            self._pending = asyncio.ensure_future(refresh())
-
-
-app.sensors.add(_RefreshAfterRebalance())
+            self._pending = asyncio.ensure_future(self.lag.refresh())

@@ -18,15 +18,15 @@ from __future__ import annotations
 from typing import cast
 
 from faust.tables.manager import TableManager
+from faust.types import AppT
 
-from streams.app import app
 from streams.ops import metrics
 
 
-def remaining_records() -> int:
+def remaining_records(app: AppT) -> int:
     recovery = cast(TableManager, app.tables).recovery
     return recovery.active_remaining_total() if recovery.in_recovery else 0
 
 
-def refresh() -> None:
-    metrics.RESTORE_REMAINING.set(remaining_records())
+def refresh(app: AppT) -> None:
+    metrics.RESTORE_REMAINING.set(remaining_records(app))

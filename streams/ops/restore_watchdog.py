@@ -23,9 +23,9 @@ import time
 from typing import Any
 
 from faust import Sensor
+from faust.types import AppT
 from mode import Service
 
-from streams.app import app, settings
 from streams.faust_ext import access
 from streams.faust_ext.diagnostics import consumer_report
 from streams.ops.restore_progress import remaining_records
@@ -40,21 +40,23 @@ log = logging.getLogger(__name__)
 
 
 class RestoreWatchdog(Sensor):
-    def __init__(self, stall_seconds: float, **kwargs: Any) -> None:
+    def __init__(self, app: AppT, stall_seconds: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.app = app
         self.detector = StallDetector(stall_seconds, MAX_REJOINS)
 
     @Service.timer(CHECK_SECONDS)
     async def _watch(self) -> None:
-        remaining = remaining_records()
+        remaining = remaining_records(self.app)
         if not self.detector.should_rejoin(remaining, time.monotonic()):
             return
         log.warning(
             "restore made no progress for %.0f s with %d changelog records left: rejoining the "
             "consumer group (%d of at most %d)\n%s",
-            self.detector.stall_seconds, remaining, self.detector.rejoins, MAX_REJOINS, consumer_report(app),
+            self.detector.stall_seconds, remaining, self.detector.rejoins, MAX_REJOINS, consumer_report(self.app),
         )
-        access.request_rejoin(app)
+        access.request_rejoin(self.app)
 
 
-app.sensors.add(RestoreWatchdog(settings.restore_stall_seconds))
+def register(app: AppT, stall_seconds: float) -> None:
+    app.sensors.add(RestoreWatchdog(app, stall_seconds))

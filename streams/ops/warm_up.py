@@ -21,18 +21,26 @@ with ``bench/`` on Kafka 4.1: 100-300 ms in the first second after start-up).
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from typing import Any
 
-from streams.app import app
+from faust.types import AppT
+
 from streams.faust_ext.access import kafka_producer
-from streams.kafka.topics import outputs
 
 
-@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
-async def warm_up(sender: Any, **kwargs: Any) -> None:
+def register(app: AppT, output_topics: Iterable[str]) -> None:
+    """Warm up after each rebalance; ``output_topics``: the cluster names of the outputs."""
+    outputs = list(output_topics)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+    async def warm_up(sender: Any, **kwargs: Any) -> None:
+        await warm_up_after_rebalance(app, outputs)
+
+
+async def warm_up_after_rebalance(app: AppT, output_topics: list[str]) -> None:
     producer = kafka_producer(app)
-    topics = [topic.get_topic_name() for topic in outputs.values()]
-    topics += [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    topics = output_topics + [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     for topic in topics:
         await producer.partitions_for(topic)
     gc.collect()

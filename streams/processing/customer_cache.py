@@ -3,7 +3,7 @@
 Decoding a customer's state costs time in proportion to its de-duplication memory, and
 the busiest customers are in almost every fetch: so decoded states stay in memory
 between fetches (least recently used ones leave beyond a bound), and a changed state is
-written once per flush (:func:`streams.kafka.table_writer.write_bulk`), not once per event:
+written once per flush (:class:`streams.kafka.table_writer.BulkTable`), not once per event:
 Kafka Streams' record cache, flushed at commit. A flush is a :meth:`CustomerCache.snapshot`
 taken between two batches and a :meth:`CustomerCache.write` that may run beside the next.
 
@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from typing import Any
-
-from faust.types import AppT
+from collections.abc import Iterable
+from typing import Protocol
 
 from scoring.bulkhead import Journal
 from scoring.customer import CustomerState
-from streams.faust_ext.access import partition_db
-from streams.kafka.table_writer import write_bulk
+
+
+class PartitionedTable(Protocol):
+    """The table under the cache (:class:`streams.kafka.table_writer.BulkTable`)."""
+
+    def get(self, partition: int, key: bytes) -> bytes | None: ...
+
+    async def write(self, writes: Iterable[tuple[int, bytes, bytes | None]]) -> None: ...
 
 
 class CustomerCache:
-    def __init__(self, app: AppT, table: Any, capacity: int) -> None:
-        self._app = app
+    def __init__(self, table: PartitionedTable, capacity: int) -> None:
         self._table = table
         self._capacity = capacity
         self._states: OrderedDict[str, CustomerState | None] = OrderedDict()
@@ -45,7 +49,7 @@ class CustomerCache:
             self._states.move_to_end(customer_id)
             return self._states[customer_id]
         except KeyError:
-            raw = partition_db(self._table, self.partition).get(customer_id.encode())
+            raw = self._table.get(self.partition, customer_id.encode())
             state = CustomerState.from_bytes(raw) if raw else None
             self._states[customer_id] = state
             return state
@@ -57,7 +61,7 @@ class CustomerCache:
     def checkpoint(self, customer_id: str) -> bytes | None:
         raw = self._unwritten.get(customer_id)
         if raw is None:
-            raw = partition_db(self._table, self.partition).get(customer_id.encode())
+            raw = self._table.get(self.partition, customer_id.encode())
         return raw
 
     def restore(self, customer_id: str, state: CustomerState | None) -> None:
@@ -82,7 +86,7 @@ class CustomerCache:
     async def write(self, writes: list[tuple[int, bytes, bytes]]) -> None:
         """Write a snapshot to the table, then let the least recently used clean states go."""
         if writes:
-            await write_bulk(self._app, self._table, writes)
+            await self._table.write(writes)
         unwritten = self._unwritten
         for _, key, raw in writes:
             customer_id = key.decode()

@@ -27,12 +27,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from faust.types import TP
+from faust.types import TP, AppT
 
 from scoring.catalog import DOCUMENT_OPEN, RISK_TICKS, SIGNAL_DELTAS, TEAM_UPDATES
 from scoring.customer import MAX_STATE_BYTES, CustomerState, Outcome
@@ -42,25 +42,29 @@ from scoring.engine import SignalEngine
 from scoring.rollup.records import Output, team_update_batches
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams.app import app, settings
 from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
 from streams.kafka.dead_letters import send_dead_letter
-from streams.kafka.publish import send, send_outputs
-from streams.kafka.topics import catalog, logical_name, signal_inputs
+from streams.kafka.publish import Publisher
+from streams.kafka.table_writer import BulkTable
+from streams.kafka.topics import Topics, catalog
 from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
+from streams.settings import Settings
 
-state_table = app.Table(
-    "customer-signal-state",
-    partitions=catalog[DOCUMENT_OPEN].partitions,
-    key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
-    value_type=bytes,
-    # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
-    # the customer's capacity (scoring.customer) keeps it below this
-    extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
-)
+
+@dataclass(frozen=True)
+class Edge:
+    """What the processor uses of the worker around it (stand-ins in unit tests)."""
+
+    publisher: Publisher
+    #: a cluster topic name's SPEC name
+    logical_name: Callable[[str], str]
+    #: acknowledge a partition's offsets, first to last, for Faust to commit
+    acknowledge: Callable[[TP, int, int], None]
+    #: stop the worker
+    crash: Callable[[BaseException], Awaitable[None]]
 
 
 @dataclass
@@ -78,9 +82,10 @@ class Snapshot:
 class SignalProcessor:
     """Scores fetched batches; see the module docstring for the order of durability."""
 
-    def __init__(self, engine: SignalEngine, cache: CustomerCache, flush_seconds: float) -> None:
+    def __init__(self, engine: SignalEngine, cache: CustomerCache, flush_seconds: float, edge: Edge) -> None:
         self.engine = engine
         self.cache = cache
+        self.edge = edge
         self._flush_seconds = flush_seconds
         self._lock = asyncio.Lock()  # a flush must not interleave with a batch
         #: delivered records whose effects are not durable yet, per partition and batch
@@ -106,7 +111,7 @@ class SignalProcessor:
                 # unsent); the worker stops and the next owner replays from the last flush
                 self._failed = True
                 if isinstance(exc, Exception):
-                    await app.crash(exc)
+                    await self.edge.crash(exc)
                 raise
             self._unflushed += [(tp, records[0].offset, records[-1].offset) for tp, records in batch.items()]
             await self._start_flush_if_due()
@@ -147,8 +152,8 @@ class SignalProcessor:
     async def _process(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
         outcomes: Counter[tuple[str, Outcome]] = Counter()
         acks = self._acks
-        engine = self.engine
-        for tp, topic, record in in_time_order(batch, logical_name):
+        engine, publisher = self.engine, self.edge.publisher
+        for tp, topic, record in in_time_order(batch, self.edge.logical_name):
             partition = self.cache.partition = tp.partition
             if topic == RISK_TICKS:
                 tick = orjson.loads(record.value or b"{}")
@@ -157,14 +162,14 @@ class SignalProcessor:
                 handled = engine.receive(topic, record.key, record.value, partition)
                 outcomes[topic, handled.outcome] += 1  # a StrEnum: its own label (`.value` costs a descriptor call)
                 if handled.outcome is Outcome.LATE:
-                    acks.append(await _dead_letter(record, topic, _LATE))
+                    acks.append(await _dead_letter(publisher, record, topic, _LATE))
             if handled.error is not None:
-                acks.append(await _dead_letter(record, topic, handled.error))
+                acks.append(await _dead_letter(publisher, record, topic, handled.error))
             if handled.deltas:
                 ingest_ms = record.timestamp if topic != RISK_TICKS else None
-                acks += await _send_deltas(handled.deltas, ingest_ms)
+                acks += await _send_deltas(publisher, handled.deltas, ingest_ms)
             if handled.outputs:
-                acks += await send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
+                acks += await publisher.send_outputs(_hold_team_updates(handled.outputs, self._team_updates))
         for (topic, outcome), count in outcomes.items():
             metrics.EVENTS.labels(topic, outcome).inc(count)
 
@@ -178,7 +183,7 @@ class SignalProcessor:
             released += self.engine.release_alerts(customer_id, held)
         held_updates = self._team_updates
         self._team_updates = {}
-        self._acks += await send_outputs(released + team_update_batches(held_updates))
+        self._acks += await self.edge.publisher.send_outputs(released + team_update_batches(held_updates))
         snapshot = Snapshot(self._acks, self.cache.snapshot(), self._unflushed)
         self.written_alerts = {}
         for customer_id, partition in self.engine.pending_alerts.items():
@@ -191,9 +196,8 @@ class SignalProcessor:
     async def _write(self, snapshot: Snapshot) -> None:
         await asyncio.gather(*snapshot.acks)  # deltas are durable before the state that records them
         await self.cache.write(snapshot.states)
-        ack = cast(transport.Consumer, app.consumer).ack_offsets
         for tp, first, last in snapshot.offsets:
-            ack(tp, first, last)
+            self.edge.acknowledge(tp, first, last)
         metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
 
     async def _write_or_crash(self, snapshot: Snapshot) -> None:
@@ -201,21 +205,15 @@ class SignalProcessor:
             await self._write(snapshot)
         except Exception as exc:  # the inputs stay unacknowledged: the next owner replays them
             self._failed = True
-            await app.crash(exc)
+            await self.edge.crash(exc)
 
 
-cache = CustomerCache(app, state_table, settings.state_cache_customers)
-engine = SignalEngine(catalog, settings.rules, cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
-processor = SignalProcessor(engine, cache, settings.state_flush_seconds)
-transport.deliver_in_batches(app, signal_inputs, processor)
-
-
-async def _send_deltas(deltas: list[SignalDelta], ingest_ms: int | None) -> list[Awaitable[Any]]:
+async def _send_deltas(publisher: Publisher, deltas: list[SignalDelta], ingest_ms: int | None) -> list[Awaitable[Any]]:
     futures = []
     for delta in deltas:
         detected = now_ms()
         futures.append(
-            await send(SIGNAL_DELTAS, delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
+            await publisher.send(SIGNAL_DELTAS, delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
         )
         metrics.DELTAS.labels(delta.signal).inc()
         metrics.DELTA_LATENCY.labels("event").observe(max(0, detected - delta.ts) / 1000)
@@ -237,32 +235,64 @@ def _hold_team_updates(records: list[Output], held: dict[str, list[dict[str, Any
 _LATE = InvalidEvent("late_event", "older than the de-duplication horizon")
 
 
-async def _dead_letter(record: transport.Record, topic: str, error: InvalidEvent) -> Awaitable[Any]:
-    return await send_dead_letter(topic, record.partition, record.offset, record.key, record.value, error)
+async def _dead_letter(
+    publisher: Publisher, record: transport.Record, topic: str, error: InvalidEvent
+) -> Awaitable[Any]:
+    return await send_dead_letter(publisher, topic, record.partition, record.offset, record.key, record.value, error)
 
 
-@app.timer(settings.state_flush_seconds)
-async def flush_state() -> None:
-    """Flush when the input goes quiet (a busy stream flushes as batches arrive)."""
-    await processor.flush_if_due()
+def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher) -> SignalProcessor:
+    """The signal processor on ``app``: its state table, the batch delivery of its
+    input, the flush and risk timers, and its rebalance hooks."""
+    state_table = app.Table(
+        "customer-signal-state",
+        partitions=catalog[DOCUMENT_OPEN].partitions,
+        key_type=bytes,  # bytes types mean Faust's raw codec: we serialise with orjson
+        value_type=bytes,
+        # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
+        # the customer's capacity (scoring.customer) keeps it below this
+        extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
+    )
+    cache = CustomerCache(BulkTable(app, state_table), settings.state_cache_customers)
+    engine = SignalEngine(catalog, settings.rules, cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
+
+    def acknowledge(tp: TP, first: int, last: int) -> None:
+        cast(transport.Consumer, app.consumer).ack_offsets(tp, first, last)
+
+    processor = SignalProcessor(
+        engine, cache, settings.state_flush_seconds, Edge(publisher, topics.logical_name, acknowledge, app.crash)
+    )
+    transport.deliver_in_batches(app, topics.signal_inputs, processor)
+
+    @app.timer(settings.state_flush_seconds)
+    async def flush_state() -> None:
+        """Flush when the input goes quiet (a busy stream flushes as batches arrive)."""
+        await processor.flush_if_due()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+    async def forget_customers(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await processor.forget()
+
+    @app.timer(settings.risk_tick_seconds)
+    async def risk_timer() -> None:
+        await send_risk_ticks(engine, publisher)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+    async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
+        index_deadlines(app, state_table, engine)
+
+    return processor
 
 
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
-async def forget_customers(sender: Any, revoked: Any, **kwargs: Any) -> None:
-    await processor.forget()
-
-
-@app.timer(settings.risk_tick_seconds)
-async def risk_timer() -> None:
+async def send_risk_ticks(engine: SignalEngine, publisher: Publisher) -> None:
     """Ask the processor to check customers with a due risk or ageing deltas (wall clock)."""
     now = now_ms()
     for customer_id, partition in engine.deadlines.pop_due(now):
         tick = orjson.dumps({"customer_id": customer_id, "now": now})
-        await send(RISK_TICKS, customer_id.encode(), tick, partition)
+        await publisher.send(RISK_TICKS, customer_id.encode(), tick, partition)
 
 
-@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
-async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
+def index_deadlines(app: AppT, state_table: Any, engine: SignalEngine) -> None:
     """After recovery, index the armed opportunities of the partitions we now own."""
     changelog = state_table.changelog_topic.get_topic_name()
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
@@ -274,4 +304,3 @@ async def rebuild_deadlines(sender: Any, **kwargs: Any) -> None:
             if key != offset_key:
                 engine.index_state(CustomerState.from_bytes(raw), partition)
     metrics.RISK_INDEX_SIZE.set(len(index))
-

@@ -14,36 +14,28 @@ updates are applied, and the agent moves on.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
-from faust.types import EventT
+from faust.types import AppT, EventT
 
 from scoring.bulkhead import internal_error
 from scoring.catalog import CREDIBILITY_HEATMAP, TEAM_CREDIBILITY, TEAM_UPDATES
 from scoring.rollup.records import Output, records_per_batch
-from scoring.rollup.team_rollup import TeamRollup
+from scoring.rollup.team_rollup import TeamRollup, TeamStore
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams.app import app, settings
 from streams.kafka.dead_letters import send_dead_letter
-from streams.kafka.publish import send_outputs
-from streams.kafka.topics import catalog, outputs, team_updates
+from streams.kafka.publish import Publisher
+from streams.kafka.topics import Topics, catalog
 from streams.ops import metrics
 from streams.processing.team_store import TableTeamStore
+from streams.settings import Settings
 
-team_table = app.Table(
-    "team-state",
-    partitions=catalog[TEAM_UPDATES].partitions,
-    key_type=bytes,
-    value_type=bytes,
-)
-store = TableTeamStore(app, team_table)
 #: updates applied between two yields to the event loop: a worker's first minutes report
 #: every customer's first activity, and applying thousands at once held the signal
 #: processor up for 150 ms (measured on Kafka 4.1 with bench/)
 APPLY_CHUNK = 200
-rollup = TeamRollup(settings.rollup, store)
 #: a failed update's dead letter at most (JSON bytes): a team update is under 1 KB, key
 #: and detail take at most 3 KB (:mod:`scoring.dead_letters`)
 DEAD_UPDATE_BUDGET = 8 * 1024
@@ -55,13 +47,54 @@ class _Failed(NamedTuple):
     error: InvalidEvent
 
 
-@app.agent(team_updates)
-async def score_teams(stream: Any) -> None:
-    async for batch in stream.take_events(records_per_batch(settings.batch_max_events), within=settings.batch_within_seconds):
-        await handle_batch(batch)
+class FlushedTeamStore(TeamStore, Protocol):
+    async def flush(self) -> None:
+        """Write what changed since the last flush."""
 
 
-async def handle_batch(batch: list[EventT[Any]]) -> None:
+class TeamAgent(NamedTuple):
+    """The team agent's table, store and roll-up, as :func:`register` put them on the app."""
+
+    table: Any  # a faust Table of bytes to bytes
+    store: TableTeamStore
+    rollup: TeamRollup
+
+
+def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher) -> TeamAgent:
+    """The team agent on ``app``: its table, the agent, the leader's clock and the
+    rebalance hook."""
+    table = app.Table(
+        "team-state",
+        partitions=catalog[TEAM_UPDATES].partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    store = TableTeamStore(app, table)
+    rollup = TeamRollup(settings.rollup, store)
+
+    @app.agent(topics.team_updates, name=f"{__name__}.score_teams")
+    async def score_teams(stream: Any) -> None:
+        async for batch in stream.take_events(records_per_batch(settings.batch_max_events), within=settings.batch_within_seconds):
+            await handle_batch(batch, rollup, store, publisher)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
+    async def forget_cached_teams(sender: Any, **kwargs: Any) -> None:
+        store.invalidate()
+        metrics.TEAM_SCORE.clear()  # the worker that now owns the teams re-publishes them
+        metrics.TEAM_BAND.clear()
+
+    @app.timer(settings.team_tick_seconds, on_leader=True)
+    async def team_clock() -> None:
+        """Move every team's clock to the wall clock (re-scoring, heat map schedule)."""
+        now = now_ms()
+        await topics.outputs[TEAM_UPDATES].send(key=b"\x00clock", value=orjson.dumps({"kind": "tick", "now": now}))
+
+    return TeamAgent(table, store, rollup)
+
+
+async def handle_batch(
+    batch: list[EventT[Any]], rollup: TeamRollup, store: FlushedTeamStore, publisher: Publisher
+) -> None:
     """Team updates are applied in order; teams are scored once per run of updates (of
     at most :data:`APPLY_CHUNK`, between which the event loop runs other tasks)."""
     published: list[Output] = []
@@ -113,19 +146,19 @@ async def handle_batch(batch: list[EventT[Any]]) -> None:
         elif record.topic == CREDIBILITY_HEATMAP:
             metrics.HEATMAPS.inc()
     await store.flush()
-    acks = await send_outputs(published)
+    acks = await publisher.send_outputs(published)
     for failure in failed:
-        acks.append(await _dead_letter(failure))
+        acks.append(await _dead_letter(publisher, failure))
     await asyncio.gather(*acks)
 
 
-async def _dead_letter(failure: _Failed) -> Any:
+async def _dead_letter(publisher: Publisher, failure: _Failed) -> Any:
     """Dead-letter a failed update (or an unusable record): the update is the payload,
     partition and offset are its record's; the whole is cut to :data:`DEAD_UPDATE_BUDGET`."""
     message = failure.message
     payload = message.value if failure.update is None else orjson.dumps(failure.update)
     return await send_dead_letter(
-        TEAM_UPDATES, message.partition, message.offset, message.key, payload, failure.error, DEAD_UPDATE_BUDGET
+        publisher, TEAM_UPDATES, message.partition, message.offset, message.key, payload, failure.error, DEAD_UPDATE_BUDGET
     )
 
 
@@ -135,17 +168,3 @@ def _observe(team: dict[str, Any]) -> None:
     metrics.TEAM_SCORE.labels(team["team_id"], team["region"] or "unknown").set(team["score"])
     for band in ("red", "yellow", "green"):
         metrics.TEAM_BAND.labels(team["team_id"], band).set(1 if team["band"] == band else 0)
-
-
-@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's signal hints are narrower
-async def forget_cached_teams(sender: Any, **kwargs: Any) -> None:
-    store.invalidate()
-    metrics.TEAM_SCORE.clear()  # the worker that now owns the teams re-publishes them
-    metrics.TEAM_BAND.clear()
-
-
-@app.timer(settings.team_tick_seconds, on_leader=True)
-async def team_clock() -> None:
-    """Move every team's clock to the wall clock (re-scoring, heat map schedule)."""
-    now = now_ms()
-    await outputs[TEAM_UPDATES].send(key=b"\x00clock", value=orjson.dumps({"kind": "tick", "now": now}))

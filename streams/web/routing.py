@@ -22,15 +22,12 @@ answer is 503 JSON with ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
-from faust.types import TP
+from faust.types import TP, AppT
 from faust.web import Request, Response, View
 from yarl import URL
-
-from streams.app import app
-from streams.processing.team_agent import team_table
 
 #: set on a forwarded request: the receiver answers itself or says 503, never forwards again
 ROUTED_HEADER = "X-Credence-Routed-By"
@@ -47,22 +44,22 @@ MAX_REQUESTS = 16
 _request_slots = asyncio.Semaphore(MAX_REQUESTS)
 
 
-def _changelog_tp() -> TP:
+def _changelog_tp(team_table: Any) -> TP:
     return TP(team_table.changelog_topic.get_topic_name(), 0)
 
 
-def _own_url() -> str:
+def _own_url(app: AppT) -> str:
     return str(app.conf.canonical_url)
 
 
-def owns_team_table() -> bool:
+def owns_team_table(app: AppT, team_table: Any) -> bool:
     """This worker holds the active ``team-state`` partition (the only one)."""
-    return _changelog_tp() in app.assignor.assigned_actives()
+    return _changelog_tp(team_table) in app.assignor.assigned_actives()
 
 
-def team_table_owner() -> str | None:
+def team_table_owner(app: AppT, team_table: Any) -> str | None:
     """The canonical URL of the worker that holds the team table, as of the last rebalance."""
-    tp = _changelog_tp()
+    tp = _changelog_tp(team_table)
     for url, topics in app.router.table_metadata(team_table.name).items():
         if tp.partition in topics.get(tp.topic, ()):
             return url
@@ -71,6 +68,9 @@ def team_table_owner() -> str | None:
 
 class TeamTableView(View):
     """A view over the team table: served by its owner, forwarded to it by the others."""
+
+    #: the ``team-state`` table, set on the subclass a worker registers
+    team_table: ClassVar[Any]
 
     async def get(self, request: Request, **kwargs: Any) -> Response:
         return await self.routed(request, **kwargs)
@@ -82,14 +82,14 @@ class TeamTableView(View):
             return await self._routed(request, **kwargs)
 
     async def _routed(self, request: Request, **kwargs: Any) -> Response:
-        if owns_team_table():
+        if owns_team_table(self.app, self.team_table):
             if getattr(self.app, "in_recovery", False) or getattr(self.app, "rebalancing", False):
                 return self._unavailable("the team table is being recovered after a rebalance; retry shortly")
             response = await self.local(request, **kwargs)
-            response.headers[SERVED_BY_HEADER] = _own_url()
+            response.headers[SERVED_BY_HEADER] = _own_url(self.app)
             return response
-        owner = team_table_owner()
-        if owner is None or owner == _own_url():
+        owner = team_table_owner(self.app, self.team_table)
+        if owner is None or owner == _own_url(self.app):
             return self._unavailable("no worker holds the team table yet (rebalancing); retry shortly")
         if request.headers.get(ROUTED_HEADER):
             # forwarded here by a worker whose view of the assignment is older or newer than ours
@@ -105,7 +105,7 @@ class TeamTableView(View):
     async def _forward(self, request: Request, owner: str) -> Response:
         target = URL(owner)
         url = request.url.with_scheme(target.scheme).with_host(target.host or "").with_port(target.port)
-        headers = {ROUTED_HEADER: _own_url()}
+        headers = {ROUTED_HEADER: _own_url(self.app)}
         for name in ("Authorization", "Accept"):
             if name in request.headers:
                 headers[name] = request.headers[name]

@@ -38,18 +38,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
+from faust.types import AppT
 from faust.web import Request, Response
 
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceability_csv
 from scoring.rollup.team import TeamState
+from scoring.rollup.team_rollup import TeamStore
 from scoring.timeutil import format_ts, now_ms
-from streams.app import app, settings
-from streams.processing.team_agent import store
+from streams.processing.team_agent import TeamAgent
+from streams.settings import Settings
 from streams.web.auth import NO_STORE, check_bearer
 from streams.web.pages import heatmap_data, heatmap_html
 from streams.web.routing import TeamTableView
@@ -62,13 +65,9 @@ SNAPSHOT_SECONDS = 1.0
 SCORE_CHUNK = 200
 
 
-def all_teams() -> list[TeamState]:
+def all_teams(store: TeamStore) -> list[TeamState]:
     """Every team, from the team store (the owner's table; no stream needed)."""
     return sorted(store.all(), key=lambda t: t.team_id)
-
-
-def one_team(team_id: str) -> TeamState | None:
-    return store.load(team_id)
 
 
 @dataclass
@@ -89,19 +88,16 @@ class TeamsSnapshot:
         return await asyncio.shield(self._answers[name])
 
 
-async def score_all_teams() -> TeamsSnapshot:
-    now, cfg = now_ms(), settings.rollup
+async def score_all_teams(store: TeamStore, cfg: RollupConfig) -> TeamsSnapshot:
+    now = now_ms()
     records = []
-    for i, team in enumerate(all_teams()):
+    for i, team in enumerate(all_teams(store)):
         if i and i % SCORE_CHUNK == 0:
             await asyncio.sleep(0)  # event processing runs meanwhile
         record = team.record(now, cfg)
         if record is not None:
             records.append(record)
     return TeamsSnapshot(now, records)
-
-
-snapshots = SharedResult(score_all_teams, SNAPSHOT_SECONDS)
 
 
 def week_snapshot_time(day: date, cfg: RollupConfig) -> int:
@@ -119,38 +115,68 @@ def week_snapshot_time(day: date, cfg: RollupConfig) -> int:
     return int(local.timestamp() * 1000)
 
 
-@app.page("/teams")
-class TeamsView(TeamTableView):
+class TeamsPage(TeamTableView):
+    """A view of the teams; :func:`register` sets what it reads on the subclass it registers."""
+
+    settings: ClassVar[Settings]
+    store: ClassVar[TeamStore]
+    #: every team's record, computed at most every :data:`SNAPSHOT_SECONDS`
+    snapshots: ClassVar[SharedResult[TeamsSnapshot]]
+
+
+#: path -> view, put on the app by :func:`register`
+ROUTES: dict[str, type[TeamsPage]] = {}
+_View = TypeVar("_View", bound=type[TeamsPage])
+
+
+def route(path: str) -> Callable[[_View], _View]:
+    def add(view: _View) -> _View:
+        ROUTES[path] = view
+        return view
+
+    return add
+
+
+def register(app: AppT, settings: Settings, teams: TeamAgent) -> None:
+    """Serve :data:`ROUTES` on ``app``, over the team agent's table and store."""
+    snapshots = SharedResult(partial(score_all_teams, teams.store, settings.rollup), SNAPSHOT_SECONDS)
+    context = {"settings": settings, "store": teams.store, "team_table": teams.table, "snapshots": snapshots}
+    for path, view in ROUTES.items():
+        app.page(path)(type(view.__name__, (view,), context))
+
+
+@route("/teams")
+class TeamsView(TeamsPage):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        snapshot = await snapshots.get()
+        snapshot = await self.snapshots.get()
         return self.bytes(await snapshot.answer("teams", lambda s: orjson.dumps(s.records)),
                           content_type="application/json")
 
 
-@app.page("/teams/{team_id}")
-class TeamView(TeamTableView):
+@route("/teams/{team_id}")
+class TeamView(TeamsPage):
     async def local(self, request: Request, **kwargs: Any) -> Response:
         team_id = kwargs["team_id"]
-        team = one_team(team_id)
-        record = team.record(now_ms(), settings.rollup) if team is not None else None
+        team = self.store.load(team_id)
+        record = team.record(now_ms(), self.settings.rollup) if team is not None else None
         if record is None:
             detail = "unknown team" if team is None else "the team has no score yet (no component has data)"
             return self.json({"error": "not_found", "team_id": team_id, "detail": detail}, status=404)
         return self.json(record)
 
 
-@app.page("/teams/{team_id}/traceability.csv")
-class TraceabilityView(TeamTableView):
+@route("/teams/{team_id}/traceability.csv")
+class TraceabilityView(TeamsPage):
     """A team's signal traceability list: IP addresses, so only with the bearer token."""
 
     async def get(self, request: Request, **kwargs: Any) -> Response:
-        denied = check_bearer(request.headers, settings.web_token)
+        denied = check_bearer(request.headers, self.settings.web_token)
         if denied is not None:
             return self.json(denied.body, status=denied.status, headers=denied.headers)
         return await self.routed(request, **kwargs)
 
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        team_id, cfg = kwargs["team_id"], settings.rollup
+        team_id, cfg = kwargs["team_id"], self.settings.rollup
         week = request.query.get("week")
         if week is None:
             at = last_boundary(now_ms(), cfg)
@@ -161,11 +187,11 @@ class TraceabilityView(TeamTableView):
                 at = week_snapshot_time(date.fromisoformat(week), cfg)
             except ValueError:
                 return self.json({"error": "bad_request", "detail": "week must be a date, YYYY-MM-DD"}, status=400)
-        team = one_team(team_id)
+        team = self.store.load(team_id)
         if team is None:
             return self.json({"error": "not_found", "team_id": team_id, "detail": "unknown team"}, status=404)
         start = at - WEEK_MS
-        body = traceability_csv(traceability(all_teams(), team_id, start, at))
+        body = traceability_csv(traceability(all_teams(self.store), team_id, start, at))
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", team_id)[:80]
         local_day = datetime.fromtimestamp(at / 1000, ZoneInfo(cfg.time_zone)).date().isoformat()
         return self.bytes(
@@ -180,18 +206,18 @@ class TraceabilityView(TeamTableView):
         )
 
 
-@app.page("/heatmap.json")
-class HeatmapJsonView(TeamTableView):
+@route("/heatmap.json")
+class HeatmapJsonView(TeamsPage):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        snapshot = await snapshots.get()
-        body = await snapshot.answer("heatmap.json", lambda s: orjson.dumps(heatmap_data(s.records, s.at, settings.rollup)))
+        snapshot, cfg = await self.snapshots.get(), self.settings.rollup
+        body = await snapshot.answer("heatmap.json", lambda s: orjson.dumps(heatmap_data(s.records, s.at, cfg)))
         return self.bytes(body, content_type="application/json")
 
 
-@app.page("/heatmap")
-class HeatmapView(TeamTableView):
+@route("/heatmap")
+class HeatmapView(TeamsPage):
     async def local(self, request: Request, **kwargs: Any) -> Response:
-        snapshot, cfg = await snapshots.get(), settings.rollup
+        snapshot, cfg = await self.snapshots.get(), self.settings.rollup
         page = await snapshot.answer(
             "heatmap", lambda s: heatmap_html(heatmap_data(s.records, s.at, cfg), s.at, cfg).encode("utf-8")
         )

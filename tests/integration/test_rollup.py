@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from scoring.rollup.ledger import effective_alerts
+from scoring.rollup.alerts import effective_alerts
 from tests.integration.scenario import DAY, HOUR, ev
 from tests.support.workers import Deployment, Record, encode_value
 

@@ -25,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from streams.faust_ext import transport
-from streams.faust_ext.transport import ConsumerThread
+from streams.faust_ext.consumer_thread import ConsumerThread
 
 STREAM_0, STREAM_1 = TP("signals", 0), TP("signals", 1)
 DEADLINE_S = 5.0

@@ -16,8 +16,9 @@ from scoring.customer import CustomerState
 from scoring.deltas import SignalDelta
 from scoring.engine import DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, read_log, replay
+from scoring.rollup.alerts import effective_alerts
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.ledger import CustomerLedger, effective_alerts
+from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import stable_id
 from scoring.timeutil import parse_ts
 from tests.unit.fixtures import catalog, record

@@ -18,6 +18,7 @@ from scoring.config import RuleConfig
 from scoring.customer import CustomerState, Outcome
 from scoring.engine import DictStore, SignalEngine
 from scoring.rules import high_intent
+from streams.kafka.table_writer import BulkTable
 from streams.processing.customer_cache import CustomerCache
 from tests.unit.fixtures import CUSTOMER, at, catalog, record, summary
 
@@ -115,7 +116,7 @@ def store(tmp_path: Path) -> Any:
 
 def make_cache(store: Store, capacity: int = 100) -> tuple[CustomerCache, Producer]:
     app = App()
-    return CustomerCache(app, Table(store), capacity), app.producer  # type: ignore[arg-type]
+    return CustomerCache(BulkTable(app, Table(store)), capacity), app.producer  # type: ignore[arg-type]
 
 
 def flush(cache: CustomerCache) -> int:

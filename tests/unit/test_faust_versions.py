@@ -65,12 +65,14 @@ def test_the_tested_versions_are_the_pinned_ones() -> None:
 
 
 def test_a_worker_refuses_to_start_on_an_untested_version(tmp_path: Path) -> None:
-    """The app module checks before it builds anything: exit status 1, the message on stderr."""
+    """The app checks before it builds anything: exit status 1, the message on stderr."""
     code = (
         "from importlib import metadata\n"
         "real = metadata.version\n"
         "metadata.version = lambda name: '9.9.9' if name == 'aiokafka' else real(name)\n"
-        "import streams.app\n"
+        "from streams.app import create_app\n"
+        "from streams.settings import load_settings\n"
+        "create_app(load_settings())\n"
     )
     env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "CREDENCE_DATA_DIR": str(tmp_path), "PATH": ""}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)

@@ -11,8 +11,9 @@ from scoring.catalog import TEAM_UPDATES
 from scoring.config import RuleConfig
 from scoring.deltas import Owner
 from scoring.engine import DictStore, SignalEngine
+from scoring.rollup.alerts import effective_alerts
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.ledger import CustomerLedger, effective_alerts
+from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import stable_id
 from scoring.timeutil import format_ts
 from tests.unit.fixtures import at, catalog, record

@@ -1,4 +1,4 @@
-"""What the consumer thread of ``streams.faust_ext.transport`` does when a rebalance changes the
+"""What the consumer thread (``streams.faust_ext.consumer_thread``) does when a rebalance changes the
 assignment under it: seeks skip revoked partitions, and missing topics make it refresh
 the cluster metadata. Real Faust and aiokafka objects, no broker: aiokafka's consumer
 is not started, its fetcher is built by hand, and the one network call (``committed``)
@@ -17,8 +17,9 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.protocol.metadata import MetadataResponse_v0
 from faust.types import TP
 
+from streams.faust_ext import consumer_thread as thread_module
 from streams.faust_ext import transport
-from streams.faust_ext.transport import ConsumerThread
+from streams.faust_ext.consumer_thread import ConsumerThread
 
 A0, A1, B0 = TP("a", 0), TP("a", 1), TP("b", 0)
 
@@ -122,7 +123,7 @@ def metadata(*topics: str) -> Any:
 
 
 def test_missing_topics_are_refreshed_until_the_metadata_has_them(monkeypatch: Any) -> None:
-    monkeypatch.setattr(transport, "METADATA_RETRY_S", 0.01)
+    monkeypatch.setattr(thread_module, "METADATA_RETRY_S", 0.01)
 
     async def scenario() -> None:
         async with consumer_thread() as (thread, consumer):

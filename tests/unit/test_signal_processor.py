@@ -1,0 +1,185 @@
+"""The signal processor without a broker: fetched batches in, deltas, roll-up records
+and dead letters out through a stub producer, customer states into an in-memory table,
+and the order of durability its module docstring promises (the sends acknowledged,
+then the states written, then the input offsets acknowledged)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
+from prometheus_client import REGISTRY
+
+from scoring.catalog import CUSTOMER_SCORES, DIRECTORY_TOPIC, SIGNAL_DELTAS, TEAM_UPDATES, Catalog
+from scoring.config import DAY_MS, RuleConfig
+from scoring.customer import CustomerState
+from scoring.engine import DictStore, SignalEngine
+from scoring.replay import LogRecord
+from streams.processing.customer_cache import CustomerCache
+from streams.processing.signal_processor import Edge, SignalProcessor
+from tests.unit.fixtures import CUSTOMER, at, raw_record, record
+from tests.unit.stand_ins import PREFIX, MemoryTable, StubProducer, publisher
+
+QUOTES = "document-open"
+PARTITION = 2
+
+
+class Worker:
+    """A processor over the stand-ins; ``journal`` holds table writes and acknowledgements in order."""
+
+    def __init__(self, cat: Catalog, cfg: RuleConfig, producer: StubProducer, flush_seconds: float = 3600) -> None:
+        self.producer = producer
+        self.journal: list[tuple[Any, ...]] = []
+        self.table = MemoryTable(self.journal)
+        self.crashes: list[BaseException] = []
+        cache = CustomerCache(self.table, capacity=100)
+        edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash)
+        self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge)
+
+    def _acknowledge(self, tp: TP, first: int, last: int) -> None:
+        self.journal.append(("ack", tp, first, last, self.producer.all_acknowledged()))
+
+    async def _crash(self, exc: BaseException) -> None:
+        self.crashes.append(exc)
+
+    def state(self, customer_id: str = CUSTOMER) -> bytes | None:
+        return self.table.get(PARTITION, customer_id.encode())
+
+
+def fetch(records: list[LogRecord], first_offset: int = 0) -> dict[TP, list[ConsumerRecord[bytes, bytes]]]:
+    """One fetch of ``records``, each on its topic's partition :data:`PARTITION`, broker
+    timestamps in the given order."""
+    batch: dict[TP, list[ConsumerRecord[bytes, bytes]]] = {}
+    for offset, r in enumerate(records, first_offset):
+        tp = TP(PREFIX + r.topic, PARTITION)
+        batch.setdefault(tp, []).append(ConsumerRecord(
+            tp.topic, PARTITION, offset, offset, 0, r.key, r.value, None, 0, 0, ()))
+    return batch
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+def events_counted(topic: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("credence_input_events_total", {"topic": topic, "outcome": outcome}) or 0.0
+
+
+@pytest.fixture
+def records() -> list[LogRecord]:
+    """The directory's record of the customer, three quote opens (a high-intent delta)
+    with an unreadable record and the second open again among them, and an open older
+    than the de-duplication horizon."""
+    q2 = record(QUOTES, event_id="q2", ts=at(hours=1), dwell_seconds=300)
+    return [
+        record(DIRECTORY_TOPIC, ts=at(hours=-1), team_id="T1"),
+        record(QUOTES, event_id="q1", ts=at(hours=0), dwell_seconds=300),
+        raw_record(QUOTES, b"{not json"),
+        q2,
+        q2,
+        record(QUOTES, event_id="q3", ts=at(hours=2), dwell_seconds=300),
+        record(QUOTES, event_id="q0", ts=at(hours=2) - 8 * DAY_MS, dwell_seconds=300),
+    ]
+
+
+def test_a_batch_sends_what_the_engine_decides_and_writes_the_state_before_acknowledging(
+    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+) -> None:
+    reference = SignalEngine(cat, cfg, DictStore())
+    handled = [reference.receive(r.topic, r.key, r.value) for r in records]
+    expected_deltas = [d.delta_id for h in handled for d in h.deltas]
+    worker = Worker(cat, cfg, StubProducer())
+    duplicates = events_counted(QUOTES, "duplicate")
+
+    async def scenario() -> None:
+        await worker.processor.deliver(fetch(records))
+        assert worker.state() is None and worker.journal == []  # nothing durable before a flush
+        await worker.processor.flush()
+
+    run(scenario)
+
+    producer = worker.producer
+    assert [d["delta_id"] for d in producer.values(SIGNAL_DELTAS)] == expected_deltas != []
+    assert {d["team_id"] for d in producer.values(SIGNAL_DELTAS)} == {"T1"}
+    assert producer.values(CUSTOMER_SCORES) != []
+    # the unreadable record and the late one are dead-lettered with the engine's reasons
+    reasons = [h.error.reason for h in handled if h.error is not None]
+    assert producer.dead_letters() == [
+        (QUOTES, reasons[0], PARTITION, 2), (QUOTES, "late_event", PARTITION, 6)
+    ]
+    assert events_counted(QUOTES, "duplicate") == duplicates + 1
+    # team updates are held back to the flush: one record for the team
+    assert [(u["kind"], len(u["updates"])) for u in producer.values(TEAM_UPDATES)] == [("batch", len(
+        [o for h in handled for o in h.outputs if o.topic == TEAM_UPDATES]))]
+    assert worker.state() == reference.store.states[CUSTOMER].to_bytes()  # type: ignore[attr-defined]
+    tps = sorted(fetch(records))
+    assert worker.journal == [
+        ("write", (CUSTOMER.encode(),)),
+        *(("ack", tp, first, last, True) for tp, first, last in [
+            (tps[0], 0, 0), (tps[1], 1, 6)]),
+    ]
+
+
+def test_states_and_offsets_wait_for_the_sends_they_record(
+    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+) -> None:
+    worker = Worker(cat, cfg, StubProducer(acknowledge=False))
+
+    async def scenario() -> None:
+        await worker.processor.deliver(fetch(records))
+        flush = asyncio.ensure_future(worker.processor.flush())
+        for _ in range(10):
+            await asyncio.sleep(0)  # the flush runs as far as it can
+        assert not flush.done() and worker.journal == [] and worker.state() is None
+        worker.producer.acknowledge_all()
+        await flush
+
+    run(scenario)
+
+    assert [entry[0] for entry in worker.journal] == ["write", "ack", "ack"]
+    assert worker.state() is not None and worker.crashes == []
+
+
+def test_a_failed_send_stops_the_worker_with_nothing_written_or_acknowledged(
+    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+) -> None:
+    worker = Worker(cat, cfg, StubProducer(acknowledge=False), flush_seconds=0)
+    failure = ConnectionError("broker gone")
+
+    async def scenario() -> None:
+        await worker.processor.deliver(fetch(records))  # due at once: the write starts
+        worker.producer.fail_all(failure)
+        await worker.processor.flush()
+        # a later batch is still scored and sent, but never made durable
+        await worker.processor.deliver(fetch([record(QUOTES, event_id="q4", ts=at(hours=3))], first_offset=7))
+        await worker.processor.flush()
+
+    run(scenario)
+
+    assert worker.crashes == [failure]
+    assert worker.journal == [] and worker.state() is None
+
+
+def test_a_later_batch_is_written_by_the_next_flush_only(
+    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+) -> None:
+    worker = Worker(cat, cfg, StubProducer())
+    later = [record(QUOTES, event_id="q4", ts=at(hours=3), dwell_seconds=300)]
+
+    async def scenario() -> None:
+        await worker.processor.deliver(fetch(records))
+        await worker.processor.flush()
+        written = worker.state()
+        await worker.processor.deliver(fetch(later, first_offset=7))
+        assert worker.state() == written  # the new event lives in the cache until the flush
+        await worker.processor.flush()
+
+    run(scenario)
+
+    assert worker.journal[-2:] == [("write", (CUSTOMER.encode(),)), ("ack", TP(PREFIX + QUOTES, PARTITION), 7, 7, True)]
+    state = worker.state()
+    assert state is not None and CustomerState.from_bytes(state).max_ts[QUOTES] == at(hours=3)
