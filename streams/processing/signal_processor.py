@@ -51,6 +51,7 @@ from streams.kafka.topics import catalog, logical_name, signal_inputs
 from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
+from streams.settings import load_rules
 
 state_table = app.Table(
     "customer-signal-state",
@@ -205,7 +206,7 @@ class SignalProcessor:
 
 
 cache = CustomerCache(app, state_table, settings.state_cache_customers)
-engine = SignalEngine(catalog, settings.rules, cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
+engine = SignalEngine(catalog, load_rules(settings), cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
 processor = SignalProcessor(engine, cache, settings.state_flush_seconds)
 transport.deliver_in_batches(app, signal_inputs, processor)
 

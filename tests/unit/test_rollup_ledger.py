@@ -8,14 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.catalog import TEAM_UPDATES
-from scoring.config import RuleConfig
 from scoring.deltas import Owner
 from scoring.engine import DictStore, SignalEngine
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.ledger import CustomerLedger, effective_alerts
 from scoring.rollup.records import stable_id
 from scoring.timeutil import format_ts
-from tests.unit.fixtures import at, catalog, record
+from tests.unit.fixtures import at, catalog, record, rules
 from tests.unit.rollup_fixtures import NOW, D, H, make_delta, of
 
 CFG = RollupConfig()
@@ -160,7 +159,7 @@ def run(engine, log):
 
 @pytest.fixture
 def engine():
-    return SignalEngine(catalog(), RuleConfig(), DictStore())
+    return SignalEngine(catalog(), rules(), DictStore())
 
 
 def test_engine_publishes_customer_scores(engine):
