@@ -24,7 +24,7 @@ class AllOf(Pattern):
         self.field = spec.field("field")
         self.values = spec.values("values")
         self.within_ms = spec.duration("within")
-        self.match, _ = spec.condition("match", required=False)
+        self.match = spec.optional_condition("match")
         self._watched = frozenset(self.values)
 
     def new_state(self) -> AllOfState:

@@ -30,7 +30,7 @@ class FirstPer(Pattern):
         super().__init__(spec)
         self.field = spec.field("field")
         self.regex: re.Pattern[str] | None = spec.regex("regex", required=False)
-        self.match, _ = spec.condition("match", required=False)
+        self.match = spec.optional_condition("match")
 
     def new_state(self) -> FirstPerState:
         return FirstPerState()

@@ -23,7 +23,7 @@ from typing import Any
 
 from scoring.events import Event, Evidence
 from scoring.patterns.base import Firing, Pattern
-from scoring.patterns.spec import Spec
+from scoring.patterns.spec import Condition, Spec
 
 MAX_WATCHES = 250
 
@@ -54,9 +54,8 @@ class Silence(Pattern):
         self.is_clock, clock = spec.condition("clock")
         self.holds, while_ = spec.condition("while")
         self.after_ms = spec.duration("after")
-        shared = set(clock) & set(while_)
-        selector = {name: while_[name] for name in shared}
-        self.is_while = (lambda fields: not self.is_clock(fields)) if not shared else _equal(selector, spec)
+        shared = {name: while_[name] for name in while_ if name in clock}
+        self.is_while: Condition = _selector(shared, spec) if shared else (lambda fields: not self.is_clock(fields))
 
     def new_state(self) -> SilenceState:
         return SilenceState()
@@ -142,8 +141,7 @@ def _newest(watch: Watch) -> int:
     return max((e.ts for e in (watch.clock, watch.latest) if e is not None), default=0)
 
 
-def _equal(selector: dict[str, Any], spec: Spec) -> Any:
-    """A condition testing the ``while`` entries on the shared fields alone."""
-    reader = Spec({"while": selector}, spec.rule_id, spec.schema)
-    condition, _ = reader.condition("while")
+def _selector(entries: dict[str, Any], spec: Spec) -> Condition:
+    """A condition testing the ``while`` entries on the fields shared with ``clock`` alone."""
+    condition, _ = Spec({"while": entries}, spec.rule_id, spec.schema).condition("while")
     return condition

@@ -119,12 +119,16 @@ class Spec:
         self.canonical[key] = value
         return pattern
 
-    def condition(self, key: str, required: bool = True) -> tuple[Condition | None, dict[str, Any]]:
+    def condition(self, key: str) -> tuple[Condition, dict[str, Any]]:
         """A mapping of field -> value or ``{operator: operand}``, compiled into one
         predicate; also returned as read (canonical), for kinds that look inside."""
-        value = self._take(key, required)
-        if value is None:
-            return None, {}
+        return self._condition(key, self._take(key))
+
+    def optional_condition(self, key: str) -> Condition | None:
+        value = self._take(key, required=False)
+        return None if value is None else self._condition(key, value)[0]
+
+    def _condition(self, key: str, value: Any) -> tuple[Condition, dict[str, Any]]:
         if not isinstance(value, dict) or not value:
             raise self.error(key, f"expected a mapping of field names to values, got {value!r}")
         tests: list[tuple[str, Callable[[Any], bool]]] = []

@@ -25,7 +25,7 @@ class Streak(Pattern):
     def __init__(self, spec: Spec) -> None:
         super().__init__(spec)
         self.match, _ = spec.condition("match")
-        self.scope, _ = spec.condition("scope", required=False)
+        self.scope = spec.optional_condition("scope")
         self.count = spec.integer("count", minimum=1)
         self.within_ms = spec.duration("within")
 

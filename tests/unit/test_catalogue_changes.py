@@ -92,7 +92,7 @@ class CountWithin(Pattern):
 
     def __init__(self, spec: Spec) -> None:
         super().__init__(spec)
-        self.match, _ = spec.condition("match", required=False)
+        self.match = spec.optional_condition("match")
         self.count = spec.integer("count", minimum=1)
         self.within_ms = spec.duration("within")
 
