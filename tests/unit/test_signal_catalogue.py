@@ -19,7 +19,7 @@ from scoring.signal_catalogue import (
     load_signal_catalogue,
 )
 from streams.cli.main import main
-from tests.unit.fixtures import catalog, default_rules_doc, rules
+from tests.unit.fixtures import Tick, at, catalog, communication, default_rules_doc, feed, progress, rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,3 +169,51 @@ def test_replay_takes_the_rules_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as stopped:
         main(["replay", str(log), "--rules", str(bad)])
     assert "signal 'urgency': field: unknown field 'nope'" in str(stopped.value.code)
+
+
+@pytest.mark.parametrize(
+    ["condition", "fields", "holds"],
+    [
+        ({"document_type": "Quote"}, {"document_type": "quote"}, True),
+        ({"document_type": "quote"}, {"document_type": "QUOTE"}, True),
+        ({"document_type": "quote"}, {"document_type": "quotes"}, False),
+        ({"document_type": "quote"}, {}, False),
+        ({"document_type": "quote"}, {"document_type": None}, False),
+        ({"dwell_seconds": 120}, {"dwell_seconds": 120.0}, True),
+        ({"dwell_seconds": 120}, {"dwell_seconds": "120"}, False),
+        ({"dwell_seconds": {"gt": 120}}, {"dwell_seconds": 120}, False),
+        ({"dwell_seconds": {"gt": 120}}, {"dwell_seconds": 120.001}, True),
+        ({"dwell_seconds": {"ge": 120}}, {"dwell_seconds": 120}, True),
+        ({"dwell_seconds": {"lt": 120}}, {"dwell_seconds": 120}, False),
+        ({"dwell_seconds": {"lt": 120}}, {"dwell_seconds": 0}, True),
+        ({"dwell_seconds": {"le": 120}}, {"dwell_seconds": 120}, True),
+        ({"dwell_seconds": {"le": 120}}, {}, False),
+        ({"document_type": {"in": ["Quote", "contract"]}}, {"document_type": "QUOTE"}, True),
+        ({"document_type": {"in": ["quote"]}}, {"document_type": "pdf"}, False),
+        ({"document_type": {"in": ["quote"]}}, {}, False),
+        ({"document_id": {"regex": "Q-[0-9]+"}}, {"document_id": "Q-12"}, True),
+        ({"document_id": {"regex": "Q-[0-9]+"}}, {"document_id": "Q-12x"}, False),  # a full match
+        ({"document_id": {"regex": "Q-[0-9]+"}}, {"document_id": "q-12"}, False),  # case-sensitive
+        ({"document_id": {"regex": "(?i)q-[0-9]+"}}, {"document_id": "Q-12"}, True),
+        ({"document_id": {"regex": ".*"}}, {}, False),
+        ({"document_type": "quote", "dwell_seconds": {"gt": 120}}, {"document_type": "quote", "dwell_seconds": 121}, True),
+        ({"document_type": "quote", "dwell_seconds": {"gt": 120}}, {"document_type": "quote", "dwell_seconds": 12}, False),
+    ],
+)  # fmt: skip
+def test_condition_operators(condition: dict[str, Any], fields: dict[str, Any], holds: bool) -> None:
+    spec = Spec({"match": condition}, "r", catalog().schema("document-open"))
+    test, _ = spec.condition("match")
+    assert test(fields) is holds
+
+
+def test_silence_without_shared_fields_watches_every_other_event() -> None:
+    """``while`` naming no field of ``clock``: every non-clock event is a ``while`` event."""
+    from scoring.customer import CustomerState
+
+    cat = build_signal_catalogue(changed("risk", **{"while": {"outcome": "reconsider"}}), catalog())
+    steps = [progress(at(), event_id="p"), communication(at(hours=1), event_id="r"), Tick(at(hours=49))]
+    assert [(d.signal, [e.event_id for e in d.evidence]) for _, d in feed(CustomerState("C1"), steps, cat)] == [
+        ("risk", ["p", "r"])
+    ]
+    cleared = [*steps[:2], communication(at(hours=2), "positive", event_id="ok"), Tick(at(hours=49))]
+    assert feed(CustomerState("C1"), cleared, cat) == []
