@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from scoring.customer import CustomerState
+from scoring.patterns.spec import Spec
 from scoring.signal_catalogue import (
     DEFAULT_PATH,
     CatalogueError,
@@ -208,7 +210,6 @@ def test_condition_operators(condition: dict[str, Any], fields: dict[str, Any], 
 
 def test_silence_without_shared_fields_watches_every_other_event() -> None:
     """``while`` naming no field of ``clock``: every non-clock event is a ``while`` event."""
-    from scoring.customer import CustomerState
 
     cat = build_signal_catalogue(changed("risk", **{"while": {"outcome": "reconsider"}}), catalog())
     steps = [progress(at(), event_id="p"), communication(at(hours=1), event_id="r"), Tick(at(hours=49))]
