@@ -201,12 +201,17 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"{env_name('data_dir')}={s.data_dir!r}: not a directory")
 
 
+def rules_path(settings: Settings, path: str | None = None) -> str:
+    """The signal catalogue to read: ``path``, else the settings' ``CREDENCE_RULES_FILE``,
+    else the project's rules.yaml."""
+    return path or settings.rules_file or str(DEFAULT_RULES_PATH)
+
+
 def load_rules(settings: Settings, path: str | None = None) -> SignalCatalogue:
-    """The signal catalogue of ``path``, else of the settings' ``CREDENCE_RULES_FILE``,
-    else the project's rules.yaml; raises :class:`SettingsError` naming the file, the
-    rule and the field."""
-    source = path or settings.rules_file or None
+    """The signal catalogue of :func:`rules_path`; raises :class:`SettingsError` naming
+    the file, the rule and the field."""
+    source = rules_path(settings, path)
     try:
         return load_signal_catalogue(source)
     except CatalogueError as exc:
-        raise SettingsError(f"{source or DEFAULT_RULES_PATH}: {exc}") from exc
+        raise SettingsError(f"{source}: {exc}") from exc

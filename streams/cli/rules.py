@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scoring.signal_catalogue import DEFAULT_PATH, CatalogueError, SignalCatalogue, load_signal_catalogue
+from scoring.signal_catalogue import SignalCatalogue
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -20,17 +20,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> a
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from streams.settings import SettingsError, load_settings
+    from streams.settings import SettingsError, load_rules, load_settings, rules_path
 
     try:
-        path = args.file or args.rules_file or load_settings().rules_file or str(DEFAULT_PATH)
+        settings = load_settings()
+        path = rules_path(settings, args.file or args.rules_file)
+        catalogue = load_rules(settings, path)
     except SettingsError as exc:
-        print(f"credence rules check: bad setting: {exc}", file=sys.stderr)
-        return 1
-    try:
-        catalogue = load_signal_catalogue(path)
-    except CatalogueError as exc:
-        print(f"credence rules check: {path}: {exc}", file=sys.stderr)
+        print(f"credence rules check: {exc}", file=sys.stderr)
         return 1
     print(summary(path, catalogue))
     return 0
