@@ -33,7 +33,7 @@ MAX_STATE_BYTES = 8 * 1024 * 1024
 #: (:data:`scoring.patterns.first_per.MAX_VALUES`, :data:`scoring.patterns.silence.MAX_WATCHES`).
 #: Each limit depends on one topic's events only, so the verdicts do not depend on how
 #: topics interleave (nor on the wall clock). With every id at its longest, a full
-#: state of the default catalogue encodes to about 6.3 MB
+#: state of the default catalogue encodes to about 6.2 MB
 #: (tests/unit/test_customer_capacity.py builds it).
 #: event ids remembered per topic within the de-duplication horizon (16 bytes each)
 MAX_REMEMBERED_EVENTS = 50_000
