@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from scoring.customer import CustomerState
 from scoring.engine import SignalEngine
 from scoring.events import Event, Evidence
 from scoring.patterns import KINDS
@@ -16,7 +17,16 @@ from scoring.patterns.base import Firing, Pattern
 from scoring.patterns.spec import Spec
 from scoring.replay import replay
 from scoring.signal_catalogue import SignalCatalogue, build_signal_catalogue
-from tests.unit.fixtures import BytesStore, at, catalog, default_rules_doc, record, rules, rules_with
+from tests.unit.fixtures import (
+    BytesStore,
+    at,
+    catalog,
+    default_rules_doc,
+    quote_open,
+    record,
+    rules,
+    rules_with,
+)
 
 CUSTOMER = "C1"
 MIN = 60_000
@@ -178,3 +188,16 @@ def test_a_restart_with_a_changed_catalogue_keeps_restarts_or_drops_each_rules_s
     assert "urgency" not in store.load(CUSTOMER).stored  # type: ignore[union-attr]
     again = engine_on(store, rules())
     assert send(again, record("rush-delivery", event_id="u2", ts=at(hours=60), contract_id="K-1")) == [("urgency", 6)]
+
+
+def test_a_state_in_memory_moves_to_another_catalogue_as_a_stored_one_would() -> None:
+
+    state = CustomerState(CUSTOMER)
+    first, points_only, reshaped = rules(), rules_with(high_intent={"points": 1}), rules_with(high_intent={"count": 4})
+    state.apply(quote_open(at(hours=0)), first)
+    state.apply(quote_open(at(hours=1)), points_only)  # kept: 2 of 3
+    assert len(state.rules["high_intent"].events) == 2
+    assert [d.points for d in state.apply(quote_open(at(hours=2)), points_only).deltas] == [1]
+    state.apply(quote_open(at(hours=3)), first)
+    state.apply(quote_open(at(hours=4)), reshaped)  # afresh: 1 of 4
+    assert len(state.rules["high_intent"].events) == 1
