@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml topics.yaml ./
+COPY pyproject.toml topics.yaml rules.yaml ./
 COPY scoring/ scoring/
 COPY streams/ streams/
 RUN pip install . \
@@ -16,8 +16,10 @@ RUN pip install . \
  && mkdir -p /var/lib/credence \
  && chown credence:credence /var/lib/credence
 
-# `pip install .` puts the packages in site-packages, away from topics.yaml
+# `pip install .` puts the packages in site-packages, away from topics.yaml and rules.yaml
+# (an operator's catalogue: mount it and point CREDENCE_RULES_FILE at it)
 ENV CREDENCE_TOPICS_FILE=/app/topics.yaml \
+    CREDENCE_RULES_FILE=/app/rules.yaml \
     CREDENCE_DATA_DIR=/var/lib/credence \
     CREDENCE_WEB_HOST=0.0.0.0 \
     CREDENCE_WEB_PORT=6066

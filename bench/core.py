@@ -25,9 +25,9 @@ import orjson
 
 from scoring.bulkhead import Journal
 from scoring.catalog import load_catalog
-from scoring.config import RuleConfig
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
+from scoring.signal_catalogue import load_signal_catalogue
 
 
 class WriteBackStore:
@@ -82,7 +82,7 @@ class CoreResult:
 
 
 def run_core(events: list[tuple[str, bytes, bytes]], codec: bool, batch: int = 5_000) -> CoreResult:
-    catalog, cfg = load_catalog(), RuleConfig()
+    catalog, cfg = load_catalog(), load_signal_catalogue()
     store: DictStore | WriteBackStore = WriteBackStore() if codec else DictStore()
     engine = SignalEngine(catalog, cfg, store)
     result = CoreResult("core+codec" if codec else "core", len(events), 0.0)

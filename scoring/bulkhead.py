@@ -33,7 +33,7 @@ _STAGES = {
     "scoring.rollup.window": "team_rollup",
     "scoring.rollup.heatmap": "team_rollup",
 }
-_RULES = "scoring.rules."
+_PATTERNS = "scoring.patterns."
 
 
 class Received(NamedTuple):
@@ -120,12 +120,16 @@ class Journal:
 
 
 def stage_of(exc: BaseException) -> str:
-    """Where an exception arose: ``signal:<rule>``, ``ledger``, ``dedup``, ... or ``engine``."""
+    """Where an exception arose: ``signal:<rule id>``, ``ledger``, ``dedup``, ... or ``engine``."""
     stage = "engine"
     tb = exc.__traceback__
     while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        stage = "signal:" + module[len(_RULES):] if module.startswith(_RULES) else _STAGES.get(module, stage)
+        frame = tb.tb_frame
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith(_PATTERNS):  # a rule's own code: name the rule (else its kind)
+            stage = "signal:" + getattr(frame.f_locals.get("self"), "rule_id", module[len(_PATTERNS):])
+        else:
+            stage = _STAGES.get(module, stage)
         tb = tb.tb_next
     return stage
 

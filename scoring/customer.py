@@ -11,20 +11,17 @@ from typing import Any
 
 import orjson
 
-from scoring.catalog import DIRECTORY_TOPIC, DOCUMENT_OPEN, ROLE_LOGIN, RUSH_DELIVERY, STALE_UPDATE
-from scoring.config import RuleConfig
-from scoring.dedup import SeenIds, id_hash
+from scoring.catalog import DIRECTORY_TOPIC
+from scoring.dedup import DEDUP_HORIZON_MS, SeenIds, id_hash
 from scoring.deltas import Owner, SignalDelta
 from scoring.events import Event
+from scoring.legacy_state import upgrade
+from scoring.patterns.base import Firing
 from scoring.rollup.ledger import CustomerLedger
-from scoring.rules import Firing
-from scoring.rules.decision_chain import DecisionChain
-from scoring.rules.high_intent import HighIntent
-from scoring.rules.risk import OpportunityWatch
-from scoring.rules.urgency import Urgency
 from scoring.schema import InvalidEvent
+from scoring.signal_catalogue import SignalCatalogue
 
-_STATE_VERSION = 2  # 2: packed, hashed de-duplication memory
+_STATE_VERSION = 3  # 3: each rule's state under its id; 2: four fixed rules (scoring.legacy_state)
 
 #: the state changelog's record limit (``max.message.bytes`` of ``customer-signal-state``)
 MAX_STATE_BYTES = 8 * 1024 * 1024
@@ -32,18 +29,14 @@ MAX_STATE_BYTES = 8 * 1024 * 1024
 #: dead-lettered (``customer_over_capacity``) instead, so a hostile upstream cannot grow
 #: a state past :data:`MAX_STATE_BYTES` (the changelog write would fail and stop every
 #: worker that took the partition); the score window keeps at most
-#: :data:`~scoring.rollup.ledger.MAX_ENTRIES` deltas. Each limit depends on one topic's
-#: events only, so the verdicts do not depend on how topics interleave (nor on the
-#: wall clock). With every id at its longest, a full state encodes to about 6.3 MB
+#: :data:`~scoring.rollup.ledger.MAX_ENTRIES` deltas, each rule its own bound
+#: (:data:`scoring.patterns.first_per.MAX_VALUES`, :data:`scoring.patterns.silence.MAX_WATCHES`).
+#: Each limit depends on one topic's events only, so the verdicts do not depend on how
+#: topics interleave (nor on the wall clock). With every id at its longest, a full
+#: state of the default catalogue encodes to about 6.2 MB
 #: (tests/unit/test_customer_capacity.py builds it).
 #: event ids remembered per topic within the de-duplication horizon (16 bytes each)
 MAX_REMEMBERED_EVENTS = 50_000
-#: opportunities watched by the risk rule; a new one beyond this replaces the watch whose
-#: newest update is oldest (a function of the ``stale-update`` sequence alone), so a
-#: long-lived customer's events are never refused for it
-MAX_OPPORTUNITIES = 250
-#: contracts that fired the urgency rule (kept for the customer's lifetime)
-MAX_CONTRACTS = 1_000
 
 
 class Outcome(enum.StrEnum):
@@ -62,6 +55,8 @@ class Outcome(enum.StrEnum):
 class Applied:
     outcome: Outcome
     deltas: list[SignalDelta] = field(default_factory=list)
+    #: when the timed rules' states this event touched fall due (for the deadline index)
+    due: list[int] = field(default_factory=list)
     #: why the event was refused (``OVER_CAPACITY``): it goes to dead-letter
     error: InvalidEvent | None = None
 
@@ -82,22 +77,43 @@ class CustomerState:
     #: hashed and packed (16 bytes an event) so a busy customer's value stays far below
     #: Kafka's message size limit.
     seen: dict[str, SeenIds] = field(default_factory=dict)
-    high_intent: HighIntent = field(default_factory=HighIntent)
-    decision_chain: DecisionChain = field(default_factory=DecisionChain)
-    urgency: Urgency = field(default_factory=Urgency)
-    opportunities: dict[str, OpportunityWatch] = field(default_factory=dict)
+    #: rule id -> that rule's state for this customer (rules of the bound catalogue)
+    rules: dict[str, Any] = field(default_factory=dict)
     ledger: CustomerLedger = field(default_factory=CustomerLedger)
+    #: as decoded and not bound to a catalogue yet: rule id -> ``[shape, state JSON]``
+    stored: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    _bound: SignalCatalogue | None = field(default=None, repr=False, compare=False)
 
     @property
     def effective_owner(self) -> Owner:
         """The directory's owner, completed by owner fields seen on events."""
         return self.owner.over(self.event_owner)
 
-    def apply(self, event: Event, cfg: RuleConfig) -> Applied:
+    def bind(self, catalogue: SignalCatalogue) -> None:
+        """Take the rule states of ``catalogue``'s rules from those stored: a rule whose
+        definition changed other than in its points starts afresh; a removed rule's
+        state is dropped."""
+        if self._bound is catalogue:
+            return
+        if self._bound is not None:  # another catalogue in the same process: as if stored
+            self.stored = self._encode_rules()
+        current: dict[str, Any] = {}
+        for rule in catalogue.rules:
+            kept = self.stored.get(rule.rule_id)
+            current[rule.rule_id] = (
+                rule.from_json(kept[1]) if kept is not None and kept[0] == rule.shape else rule.new_state()
+            )
+        self.rules, self.stored, self._bound = current, {}, catalogue
+
+    def apply(self, event: Event, catalogue: SignalCatalogue) -> Applied:
         """Feed one validated event, in arrival order; return its outcome and deltas."""
         if event.topic == DIRECTORY_TOPIC:
             self.owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
             return Applied(Outcome.ACCEPTED)
+        topic_rules = catalogue.by_topic.get(event.topic)
+        if topic_rules is None:
+            raise ValueError(f"not a behaviour topic: {event.topic}")
+        self.bind(catalogue)
         seen = self.seen.get(event.topic)
         if seen is None:
             seen = self.seen[event.topic] = SeenIds()
@@ -105,97 +121,81 @@ class CustomerState:
         if event_hash in seen:
             return Applied(Outcome.DUPLICATE)
         newest = self.max_ts.get(event.topic)
-        if newest is not None and event.ts < newest - cfg.dedup_horizon_ms:
+        if newest is not None and event.ts < newest - DEDUP_HORIZON_MS:
             return Applied(Outcome.LATE)
-        if (full := self._full(event, seen, cfg)) is not None:
+        if (full := self._full(event, seen, catalogue)) is not None:
             return Applied(Outcome.OVER_CAPACITY, error=InvalidEvent("customer_over_capacity", full))
-        self._remember(event.topic, seen, event_hash, event.ts, cfg)
+        self._remember(event.topic, seen, event_hash, event.ts)
         fields = event.fields
         team_id, region, rep_id = fields.get("team_id"), fields.get("region"), fields.get("rep_id")
         if team_id or region or rep_id:
             self.event_owner = Owner(team_id, region, rep_id).over(self.event_owner)
-        return Applied(Outcome.ACCEPTED, self._run_rules(event, cfg))
+        applied = Applied(Outcome.ACCEPTED)
+        for rule in topic_rules:
+            rule_state = self.rules[rule.rule_id]
+            applied.deltas += [self._delta(f, event) for f in rule.accumulate(rule_state, event)]
+            if rule.timed and (due := rule.due_after(rule_state, event)) is not None:
+                applied.due.append(due)
+        return applied
 
-    def fire_due(self, now: int, cfg: RuleConfig) -> list[SignalDelta]:
-        """Fire every risk rule of this customer that is due at ``now``."""
-        firings = [
-            firing
-            for opp_id, watch in sorted(self.opportunities.items())
-            if (firing := watch.fire_if_due(opp_id, now, cfg)) is not None
+    def fire_due(self, now: int, catalogue: SignalCatalogue) -> list[SignalDelta]:
+        """Fire every timed rule of this customer that is due at ``now``."""
+        self.bind(catalogue)
+        return [
+            self._delta(firing)
+            for rule in catalogue.timed
+            for firing in rule.fire_due(self.rules[rule.rule_id], now)
         ]
-        return [self._delta(f, cfg) for f in firings]
 
-    def risk_due_times(self, cfg: RuleConfig) -> Iterator[int]:
-        """When each armed opportunity falls due (for the timer's deadline index)."""
-        for watch in self.opportunities.values():
-            if (due := watch.due_at(cfg)) is not None:
-                yield due
+    def due_times(self, catalogue: SignalCatalogue) -> Iterator[int]:
+        """When the timed rules' armed states fall due (for the timer's deadline index)."""
+        self.bind(catalogue)
+        for rule in catalogue.timed:
+            yield from rule.due_times(self.rules[rule.rule_id])
 
     def clear_owner(self) -> None:
         """A directory tombstone: the customer no longer has an owner."""
         self.owner = Owner()
 
-    def _full(self, event: Event, seen: SeenIds, cfg: RuleConfig) -> str | None:
+    def _full(self, event: Event, seen: SeenIds, catalogue: SignalCatalogue) -> str | None:
         """What accepting ``event`` would take past the customer's capacity, if anything."""
         if len(seen) >= MAX_REMEMBERED_EVENTS:
             newest = self.max_ts.get(event.topic)
             # a newer event moves the horizon on: the ids it forgets make room (see _remember)
-            freed = seen.count_before(event.ts - cfg.dedup_horizon_ms) if newest is not None and event.ts > newest else 0
+            freed = seen.count_before(event.ts - DEDUP_HORIZON_MS) if newest is not None and event.ts > newest else 0
             if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
                 return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
-        if event.topic == RUSH_DELIVERY and len(self.urgency.fired) >= MAX_CONTRACTS and self.urgency.is_new(event, cfg):
-            return f"{len(self.urgency.fired)} contracts fired"
+        for rule in catalogue.bounded[event.topic]:
+            if (full := rule.over_capacity(self.rules[rule.rule_id], event)) is not None:
+                return full
         return None
 
-    def _remember(
-        self, topic: str, seen: SeenIds, event_hash: int, ts: int, cfg: RuleConfig
-    ) -> None:
+    def _remember(self, topic: str, seen: SeenIds, event_hash: int, ts: int) -> None:
         seen.add(event_hash, ts)
         if ts > self.max_ts.get(topic, ts - 1):
             self.max_ts[topic] = ts
-            seen.forget_before(ts - cfg.dedup_horizon_ms)
+            seen.forget_before(ts - DEDUP_HORIZON_MS)
 
-    def _run_rules(self, event: Event, cfg: RuleConfig) -> list[SignalDelta]:
-        firings: list[Firing | None]
-        if event.topic == DOCUMENT_OPEN:
-            firings = [self.high_intent.accumulate(event, cfg)]
-        elif event.topic == ROLE_LOGIN:
-            firings = [self.decision_chain.accumulate(event, cfg)]
-        elif event.topic == RUSH_DELIVERY:
-            firings = [self.urgency.accumulate(event, cfg)]
-        elif event.topic == STALE_UPDATE:
-            opp_id = event.get("opportunity_id")
-            if opp_id not in self.opportunities and len(self.opportunities) >= MAX_OPPORTUNITIES:
-                del self.opportunities[min(self.opportunities, key=self._staleness_order)]
-            watch = self.opportunities.setdefault(opp_id, OpportunityWatch())
-            # the staleness that this update ends is judged before the update counts
-            before = watch.fire_if_due(opp_id, event.ts, cfg)
-            watch.apply(event)
-            firings = [before, watch.fire_if_due(opp_id, event.ts, cfg)]
-        else:
-            raise ValueError(f"not a behaviour topic: {event.topic}")
-        return [self._delta(f, cfg, event) for f in firings if f is not None]
-
-    def _staleness_order(self, opportunity_id: str) -> tuple[int, str]:
-        """Oldest newest update first: the watch a new opportunity replaces when full."""
-        watch = self.opportunities[opportunity_id]
-        newest = max((e.ts for e in (watch.progress, watch.communication) if e is not None), default=0)
-        return newest, opportunity_id
-
-    def _delta(self, firing: Firing, cfg: RuleConfig, event: Event | None = None) -> SignalDelta:
+    def _delta(self, firing: Firing, event: Event | None = None) -> SignalDelta:
         owner = self.effective_owner
         if event is not None:  # the completing event's own fields win for its delta
             owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id")).over(owner)
+        rule = firing.rule
         return SignalDelta(
             customer_id=self.customer_id,
-            signal=firing.signal,
-            points=firing.points,
+            signal=rule.rule_id,
+            points=rule.points,
             ts=firing.ts,
             evidence=firing.evidence,
             owner=owner,
-            rule_version=cfg.rule_version,
+            rule_version=rule.version,
             opportunity_id=firing.opportunity_id,
         )
+
+    def _encode_rules(self) -> dict[str, list[Any]]:
+        if self._bound is None:
+            return self.stored
+        return {rule.rule_id: [rule.shape, rule.to_json(self.rules[rule.rule_id])] for rule in self._bound.rules}
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -207,16 +207,14 @@ class CustomerState:
                 "l": self.ledger.to_json(),
                 "m": self.max_ts,
                 "s": {topic: ids.to_text() for topic, ids in self.seen.items()},
-                "hi": self.high_intent.to_json(),
-                "dc": self.decision_chain.to_json(),
-                "u": self.urgency.to_json(),
-                "r": {k: w.to_json() for k, w in self.opportunities.items()},
+                "r": self._encode_rules(),
             }
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:
-        d: dict[str, Any] = orjson.loads(raw)
+        """Decode a state; its rule states wait for :meth:`bind`, which needs the catalogue."""
+        d: dict[str, Any] = upgrade(orjson.loads(raw))
         if d.get("v") != _STATE_VERSION:
             raise ValueError(f"unknown customer state version {d.get('v')!r}")
         return cls(
@@ -226,9 +224,5 @@ class CustomerState:
             ledger=CustomerLedger.from_json(d["l"]),
             max_ts=d["m"],
             seen={topic: SeenIds.from_text(text) for topic, text in d["s"].items()},
-            high_intent=HighIntent.from_json(d["hi"]),
-            decision_chain=DecisionChain.from_json(d["dc"]),
-            urgency=Urgency.from_json(d["u"]),
-            opportunities={k: OpportunityWatch.from_json(w) for k, w in d["r"].items()},
+            stored=d["r"],
         )
-

@@ -14,6 +14,12 @@ import base64
 import hashlib
 import struct
 
+from scoring.config import DAY_MS
+
+#: SPEC: de-duplication by ``event_id`` holds per input topic for 7 days of event time;
+#: an event older than its topic's newest minus this is ``late``
+DEDUP_HORIZON_MS = 7 * DAY_MS
+
 _ENTRY = struct.Struct("<qq")  # event id hash, event time (epoch ms)
 #: a forgotten prefix of the packed form is cut off once it is this large and half of it
 _COMPACT_BYTES = 64 * 1024

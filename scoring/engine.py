@@ -21,11 +21,10 @@ from scoring.catalog import (
     DIRECTORY_TOPIC,
     FORECAST_OUTCOME,
     SALES_ACTION,
-    STALE_UPDATE,
     TEAM_UPDATES,
     Catalog,
 )
-from scoring.config import DAY_MS, RuleConfig
+from scoring.config import DAY_MS
 from scoring.customer import CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
@@ -33,6 +32,7 @@ from scoring.events import Event, check_key, event_of
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import Output
 from scoring.schema import InvalidEvent, RecordSchema
+from scoring.signal_catalogue import SignalCatalogue
 from scoring.timeutil import now_ms
 
 #: Topics whose records feed per-customer signal state.
@@ -120,7 +120,7 @@ class SignalEngine:
     def __init__(
         self,
         catalog: Catalog,
-        cfg: RuleConfig,
+        rules: SignalCatalogue,
         store: StateStore,
         rollup: RollupConfig | None = None,
         *,
@@ -129,7 +129,7 @@ class SignalEngine:
     ) -> None:
         """``clock`` is the wall clock event times are bounded by (``max_skew_ms`` ahead
         of it at most); replay passes a fixed one."""
-        self.cfg = cfg
+        self.rules = rules
         self.rollup = rollup or RollupConfig()
         self.store = store
         self.deadlines = DeadlineIndex()
@@ -169,7 +169,7 @@ class SignalEngine:
         if event is None:
             return self._forward_to_team(topic, doc)
         state = self._state(event.customer_id)
-        applied = state.apply(event, self.cfg)
+        applied = state.apply(event, self.rules)
         if applied.outcome is not Outcome.ACCEPTED:
             return Handled(applied.outcome, event, error=applied.error)
         outputs: list[Output] = []
@@ -183,19 +183,17 @@ class SignalEngine:
             if later is not None and later != recheck:
                 self.deadlines.push(later, state.customer_id, partition)
         outputs += self._count_deltas(state, applied.deltas, partition)
-        if topic == STALE_UPDATE:
-            watch = state.opportunities[event.get("opportunity_id")]
-            if (due := watch.due_at(self.cfg)) is not None:
-                self.deadlines.push(due, state.customer_id, partition)
+        for due in applied.due:
+            self.deadlines.push(due, state.customer_id, partition)
         self.store.save(state)
         return Handled(Outcome.ACCEPTED, event, applied.deltas, outputs)
 
     def fire_customer(self, customer_id: str, now: int, partition: int = 0) -> Handled:
-        """The clock reached ``now`` for this customer: due risks, deltas ageing out."""
+        """The clock reached ``now`` for this customer: due timed rules, deltas ageing out."""
         state = self.store.load(customer_id)
         if state is None:
             return Handled(Outcome.ACCEPTED)
-        deltas = state.fire_due(now, self.cfg)
+        deltas = state.fire_due(now, self.rules)
         outputs = self._count_deltas(state, deltas, partition)
         outputs += state.ledger.expire(customer_id, state.effective_owner, now, self.rollup)
         if (expiry := state.ledger.next_due(self.rollup)) is not None:
@@ -240,7 +238,7 @@ class SignalEngine:
         indexes."""
         if state.ledger.outbox:
             self.pending_alerts[state.customer_id] = partition
-        for due in state.risk_due_times(self.cfg):
+        for due in state.due_times(self.rules):
             self.deadlines.push(due, state.customer_id, partition)
         if (expiry := state.ledger.next_due(self.rollup)) is not None:
             self.deadlines.push(expiry, state.customer_id, partition)

@@ -15,13 +15,13 @@ import orjson
 
 from scoring.bulkhead import Ticked
 from scoring.catalog import TEAM_UPDATES, Catalog
-from scoring.config import RuleConfig
 from scoring.deltas import SignalDelta
 from scoring.engine import DEFAULT_MAX_SKEW_MS, SIGNAL_INPUTS, TEAM_INPUTS, DictStore, Handled, SignalEngine
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.records import Output
 from scoring.rollup.team_rollup import DictTeamStore, TeamFailure, TeamRollup
 from scoring.schema import InvalidEvent
+from scoring.signal_catalogue import SignalCatalogue
 from scoring.timeutil import now_ms
 
 
@@ -71,10 +71,10 @@ class _Pipeline:
     """The engine and the team stage wired as the live workers wire them."""
 
     def __init__(
-        self, catalog: Catalog, cfg: RuleConfig, rollup: RollupConfig, wall_clock: int, max_skew_ms: int
+        self, catalog: Catalog, rules: SignalCatalogue, rollup: RollupConfig, wall_clock: int, max_skew_ms: int
     ) -> None:
         self.engine = SignalEngine(
-            catalog, cfg, DictStore(), rollup, clock=lambda: wall_clock, max_skew_ms=max_skew_ms
+            catalog, rules, DictStore(), rollup, clock=lambda: wall_clock, max_skew_ms=max_skew_ms
         )
         self.teams = TeamRollup(rollup, DictTeamStore())
         self.result = ReplayResult()
@@ -99,7 +99,7 @@ class _Pipeline:
 def replay(
     records: Iterable[LogRecord],
     catalog: Catalog,
-    cfg: RuleConfig,
+    rules: SignalCatalogue,
     now: int | None = None,
     rollup: RollupConfig | None = None,
     heatmap_at: int | None = None,
@@ -113,7 +113,7 @@ def replay(
     wall clock as the replay starts) are ``future_event``, as in a live worker.
     """
     reference = now_ms() if wall_clock is None else wall_clock
-    pipeline = _Pipeline(catalog, cfg, rollup or RollupConfig(), reference, max_skew_ms)
+    pipeline = _Pipeline(catalog, rules, rollup or RollupConfig(), reference, max_skew_ms)
     result = pipeline.result
     watermark: int | None = None
     for record in records:

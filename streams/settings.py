@@ -2,7 +2,8 @@
 
 ``KAFKA_BOOTSTRAP_SERVERS`` keeps SPEC's name; everything else carries the
 ``CREDENCE_`` prefix. A bad value fails at start with the variable's name; every number
-must be finite and within its range (:data:`RANGES`, :data:`RULE_RANGES`).
+must be finite and within its range (:data:`RANGES`). Rule parameters are not
+settings: they live in the signal catalogue, ``CREDENCE_RULES_FILE`` (:func:`load_rules`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scoring.config import DAY_MS, RuleConfig
 from scoring.rollup.config import RollupConfig
+from scoring.signal_catalogue import DEFAULT_PATH as DEFAULT_RULES_PATH
+from scoring.signal_catalogue import CatalogueError, SignalCatalogue, load_signal_catalogue
 
 PREFIX = "CREDENCE_"
 _SECRET = re.compile(r"password|secret|token", re.I)
@@ -76,14 +78,14 @@ class Settings:
     #: idempotent producer; off on the embedded broker, which rejects it
     producer_idempotence: bool = False
     log_level: str = "WARNING"
-    rules: RuleConfig = RuleConfig()
+    #: the signal catalogue; empty means the project's rules.yaml
+    rules_file: str = ""
 
     def masked(self) -> dict[str, Any]:
         """Settings for logging, secrets replaced by ``***``."""
         return {
             f.name: "***" if _SECRET.search(f.name) and getattr(self, f.name) else getattr(self, f.name)
             for f in fields(self)
-            if f.name != "rules"
         }
 
     def secrets(self) -> list[str]:
@@ -130,25 +132,10 @@ RANGES: dict[str, tuple[float, float]] = {
     # 0: no event may be ahead of the wall clock at all; a year: practically no bound
     "max_event_skew_seconds": (0, 366 * 86_400),
 }
-_POINTS = (-1_000, 1_000)
-_WINDOW_MS = (1, 366 * DAY_MS)
-#: The same for ``CREDENCE_RULE_<FIELD>`` (the numeric fields of ``scoring.config.RuleConfig``).
-RULE_RANGES: dict[str, tuple[float, float]] = {
-    "high_intent_points": _POINTS,
-    "high_intent_streak": (1, 100),
-    "high_intent_min_dwell_seconds": (0, 366 * 86_400),
-    "high_intent_window_ms": _WINDOW_MS,
-    "decision_chain_points": _POINTS,
-    "decision_chain_window_ms": _WINDOW_MS,
-    "urgency_points": _POINTS,
-    "risk_points": _POINTS,
-    "risk_stale_after_ms": _WINDOW_MS,
-    "dedup_horizon_ms": _WINDOW_MS,
-}
 
 
-def _convert(name: str, raw: str, default: Any, ranges: Mapping[str, tuple[float, float]], key: str) -> Any:
-    """``raw`` as the type of ``default``; a number must lie in ``ranges[key]``."""
+def _convert(name: str, raw: str, default: Any, key: str) -> Any:
+    """``raw`` as the type of ``default``; a number must lie in ``RANGES[key]``."""
     try:
         if isinstance(default, bool):
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
@@ -162,7 +149,7 @@ def _convert(name: str, raw: str, default: Any, ranges: Mapping[str, tuple[float
             return raw
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r}: {exc}") from exc
-    low, high = ranges[key]
+    low, high = RANGES[key]
     if not low <= value <= high:  # False for NaN as well
         raise SettingsError(f"{name}={raw!r}: must be a finite number from {low!r} to {high!r}")
     return value
@@ -175,26 +162,26 @@ _REMOVED = {
 }
 
 
+#: the prefix of the rule settings the signal catalogue replaced
+_RULE_PREFIX = PREFIX + "RULE_"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the environment; raises :class:`SettingsError`."""
     env = os.environ if environ is None else environ
     for name, why in _REMOVED.items():
         if name in env:
             raise SettingsError(f"{name}: {why}")
+    if stale := sorted(name for name in env if name.startswith(_RULE_PREFIX)):
+        raise SettingsError(
+            f"{stale[0]}: removed: rule parameters live in the signal catalogue, rules.yaml; "
+            f"edit a copy of it, point {env_name('rules_file')} at it and unset {', '.join(stale)} (docs/rules.md)"
+        )
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        if f.name == "rules":
-            continue
         name = env_name(f.name)
         if name in env:
-            values[f.name] = _convert(name, env[name].strip(), f.default, RANGES, f.name)
-    rule_values: dict[str, Any] = {}
-    for f in fields(RuleConfig):
-        name = f"{PREFIX}RULE_{f.name.upper()}"
-        if name in env and not isinstance(f.default, tuple):
-            rule_values[f.name] = _convert(name, env[name].strip(), f.default, RULE_RANGES, f.name)
-    if rule_values:
-        values["rules"] = RuleConfig(**rule_values)
+            values[f.name] = _convert(name, env[name].strip(), f.default, f.name)
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -210,10 +197,21 @@ def _validate(s: Settings) -> None:
         ZoneInfo(s.time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SettingsError(f"{env_name('time_zone')}={s.time_zone!r}: unknown time zone") from exc
-    if s.rules.urgency_contract_pattern:
-        try:
-            re.compile(s.rules.urgency_contract_pattern)
-        except re.error as exc:
-            raise SettingsError(f"{PREFIX}RULE_URGENCY_CONTRACT_PATTERN: {exc}") from exc
     if Path(s.data_dir).exists() and not Path(s.data_dir).is_dir():
         raise SettingsError(f"{env_name('data_dir')}={s.data_dir!r}: not a directory")
+
+
+def rules_path(settings: Settings, path: str | None = None) -> str:
+    """The signal catalogue to read: ``path``, else the settings' ``CREDENCE_RULES_FILE``,
+    else the project's rules.yaml."""
+    return path or settings.rules_file or str(DEFAULT_RULES_PATH)
+
+
+def load_rules(settings: Settings, path: str | None = None) -> SignalCatalogue:
+    """The signal catalogue of :func:`rules_path`; raises :class:`SettingsError` naming
+    the file, the rule and the field."""
+    source = rules_path(settings, path)
+    try:
+        return load_signal_catalogue(source)
+    except CatalogueError as exc:
+        raise SettingsError(f"{source}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""``credence``: run, broker, worker, replay, topics."""
+"""``credence``: run, broker, worker, replay, heatmap, topics, rules."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 
 from scoring.catalog import CREDIBILITY_HEATMAP
 from scoring.timeutil import TimestampError, now_ms, parse_ts
+from streams.cli import rules
 
 if TYPE_CHECKING:
     from scoring.replay import ReplayResult
+    from scoring.signal_catalogue import SignalCatalogue
     from streams.settings import Settings
 
 
@@ -32,6 +34,17 @@ def _settings() -> Settings:
         sys.exit(f"credence: bad setting: {exc}")
     redaction.install(settings.secrets())
     return settings
+
+
+def _rules(settings: Settings, path: str | None = None) -> SignalCatalogue:
+    """The signal catalogue (``--rules``, else ``CREDENCE_RULES_FILE``, else rules.yaml),
+    or exit 1 naming the rule and the field."""
+    from streams.settings import SettingsError, load_rules
+
+    try:
+        return load_rules(settings, path)
+    except SettingsError as exc:
+        sys.exit(f"credence: bad rules file: {exc}")
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -61,7 +74,7 @@ def _time_arg(value: str | None, option: str) -> int | None:
         sys.exit(f"credence: {option}: {exc}")
 
 
-def _replay_log(path: str, now: int | None, heatmap_at: int | None = None) -> ReplayResult:
+def _replay_log(path: str, rules_file: str | None, now: int | None, heatmap_at: int | None = None) -> ReplayResult:
     from scoring.catalog import load_catalog
     from scoring.replay import read_log, replay
 
@@ -69,7 +82,7 @@ def _replay_log(path: str, now: int | None, heatmap_at: int | None = None) -> Re
     with open(path, "rb") as log:
         # a replay "at" --now bounds event times by it, as a live worker by its wall clock
         return replay(
-            read_log(log), load_catalog(), settings.rules, now=now,
+            read_log(log), load_catalog(), _rules(settings, rules_file), now=now,
             rollup=settings.rollup, heatmap_at=heatmap_at,
             wall_clock=now, max_skew_ms=settings.max_event_skew_ms,
         )
@@ -78,7 +91,7 @@ def _replay_log(path: str, now: int | None, heatmap_at: int | None = None) -> Re
 def cmd_replay(args: argparse.Namespace) -> int:
     from scoring.replay import write_deltas, write_outputs
 
-    result = _replay_log(args.log, _time_arg(args.now, "--now"))
+    result = _replay_log(args.log, args.rules, _time_arg(args.now, "--now"))
     write_deltas(result.deltas, sys.stdout.buffer, now_ms())
     if args.all:
         write_outputs(result.outputs, sys.stdout.buffer)
@@ -100,7 +113,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
     at = _time_arg(args.now, "--now")
     assert at is not None
     if args.log:
-        result = _replay_log(args.log, now=at, heatmap_at=at)
+        result = _replay_log(args.log, args.rules, now=at, heatmap_at=at)
         records = [o.value for o in result.outputs if o.topic == CREDIBILITY_HEATMAP]
     else:
         from streams.cli.heatmap_request import request_heatmap
@@ -116,6 +129,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
+    _rules(settings)  # an invalid catalogue stops the worker here, before it connects
     from streams.wiring import build_app
 
     app = build_app(settings)
@@ -199,6 +213,9 @@ async def _demo(settings: Settings) -> None:
     await asyncio.gather(produce_demo(settings, now_ms), print_outputs(settings))
 
 
+_RULES_HELP = "the signal catalogue to score with (default: CREDENCE_RULES_FILE, else rules.yaml)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credence", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,14 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true",
         help="after the deltas, print every roll-up record as {topic, key, value} lines",
     )
+    rep.add_argument("--rules", metavar="FILE", help=_RULES_HELP)
     rep.set_defaults(func=cmd_replay)
     heat = sub.add_parser("heatmap", help="the weekly heat map snapshot as of --now, on demand")
     heat.add_argument("--now", required=True, help="snapshot time (ISO-8601 with offset, or epoch ms)")
     heat.add_argument("--log", help="compute it offline from a recorded log instead of the cluster")
+    heat.add_argument("--rules", metavar="FILE", help=_RULES_HELP + " (with --log)")
     heat.set_defaults(func=cmd_heatmap)
     topics = sub.add_parser("topics", help="create or check the topics of topics.yaml")
     topics.add_argument("action", choices=["apply", "check"])
     topics.set_defaults(func=cmd_topics)
+    rules.register(sub)
     return parser
 
 

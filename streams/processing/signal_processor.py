@@ -51,7 +51,7 @@ from streams.kafka.topics import Topics, catalog
 from streams.ops import metrics
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.fetch_order import in_time_order
-from streams.settings import Settings
+from streams.settings import Settings, load_rules
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
         extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
     )
     cache = CustomerCache(BulkTable(app, state_table), settings.state_cache_customers)
-    engine = SignalEngine(catalog, settings.rules, cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
+    engine = SignalEngine(catalog, load_rules(settings), cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)
 
     def acknowledge(tp: TP, first: int, last: int) -> None:
         cast(transport.Consumer, app.consumer).ack_offsets(tp, first, last)

@@ -80,8 +80,8 @@ def known_env_names() -> set[str]:
     with pytest.MonkeyPatch.context() as mp:
         names = _names_read_by_the_code(mp)
     # sanity: the recorder sees what settings.py is known to read
-    assert {env_name(f.name) for f in fields(Settings) if f.name != "rules"} <= names
-    assert "CREDENCE_RULE_HIGH_INTENT_POINTS" in names
+    assert {env_name(f.name) for f in fields(Settings)} <= names
+    assert {"CREDENCE_TOPICS_FILE", "CREDENCE_RULES_FILE"} <= names
     return names
 
 
@@ -156,9 +156,10 @@ def test_dockerfile_runs_a_scrapable_worker(known_env_names: set[str]) -> None:
     assert settings.web_host == "0.0.0.0", "the worker must listen beyond loopback to be scraped"
     exposed = {int(p.split("/")[0]) for instr, rest in _dockerfile() if instr == "EXPOSE" for p in rest.split()}
     assert exposed == {settings.web_port} and settings.web_port == WEB_PORT
-    # `pip install .` leaves topics.yaml behind: the image must point the catalogue at it
-    copied = [rest for instr, rest in _dockerfile() if instr == "COPY" and "topics.yaml" in rest]
-    assert copied and env.get("CREDENCE_TOPICS_FILE", "").endswith("/topics.yaml")
+    # `pip install .` leaves topics.yaml and rules.yaml behind: the image must point at them
+    for name, variable in [("topics.yaml", "CREDENCE_TOPICS_FILE"), ("rules.yaml", "CREDENCE_RULES_FILE")]:
+        copied = [rest for instr, rest in _dockerfile() if instr == "COPY" and name in rest]
+        assert copied and env.get(variable, "").endswith(f"/{name}"), name
 
 
 def test_dockerignore_keeps_what_the_image_installs() -> None:

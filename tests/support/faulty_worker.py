@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from scoring.patterns import streak
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
-from scoring.rules import high_intent
 from streams.cli import main as cli
 
 POISON = "poison-"
@@ -22,7 +22,7 @@ POISON = "poison-"
 
 def install(patch: Callable[[Any, str, Any], None] = setattr) -> None:
     """Inject the faults (``patch``: ``setattr``, or pytest's ``monkeypatch.setattr``)."""
-    real_span = high_intent._span
+    real_span = streak._span
     real_apply = TeamState.apply
 
     def span(streak: list[Any]) -> int:
@@ -35,7 +35,7 @@ def install(patch: Callable[[Any, str, Any], None] = setattr) -> None:
         if self.team_id.startswith(POISON):
             raise RuntimeError("injected team fault")
 
-    patch(high_intent, "_span", span)
+    patch(streak, "_span", span)
     patch(TeamState, "apply", apply)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from scoring.catalog import Catalog
-from scoring.config import RuleConfig
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
-from tests.unit.fixtures import CUSTOMER, catalog
+from scoring.signal_catalogue import SignalCatalogue
+from tests.unit.fixtures import CUSTOMER, catalog, rules
 
 
 @pytest.fixture
-def cfg() -> RuleConfig:
-    return RuleConfig()
+def cfg() -> SignalCatalogue:
+    return rules()
 
 
 @pytest.fixture
@@ -27,5 +27,5 @@ def state() -> CustomerState:
 
 
 @pytest.fixture
-def engine(cat: Catalog, cfg: RuleConfig) -> SignalEngine:
+def engine(cat: Catalog, cfg: SignalCatalogue) -> SignalEngine:
     return SignalEngine(cat, cfg, DictStore())

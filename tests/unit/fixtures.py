@@ -15,16 +15,20 @@ from functools import cache
 from typing import Any
 
 import orjson
+import yaml
 from hypothesis import strategies as st
 
 from scoring.bulkhead import Journal
 from scoring.catalog import BEHAVIOUR_TOPICS, DEFAULT_PATH, DIRECTORY_TOPIC, Catalog, load_catalog
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
+from scoring.config import DAY_MS, HOUR_MS
 from scoring.customer import CustomerState
 from scoring.deltas import SignalDelta
 from scoring.engine import SignalEngine
 from scoring.events import Event, decode_event
+from scoring.patterns.base import Firing
 from scoring.replay import LogRecord
+from scoring.signal_catalogue import DEFAULT_PATH as DEFAULT_RULES
+from scoring.signal_catalogue import SignalCatalogue, build_signal_catalogue
 
 SECOND_MS = 1_000
 MINUTE_MS = 60_000
@@ -72,6 +76,27 @@ def next_id(prefix: str = "e") -> str:
 def catalog() -> Catalog:
     """The project's own ``topics.yaml`` (ignores ``CREDENCE_TOPICS_FILE``)."""
     return load_catalog(DEFAULT_PATH)
+
+
+def default_rules_doc() -> dict[str, Any]:
+    """SPEC's default ``rules.yaml``, parsed (a fresh copy to edit)."""
+    doc: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text())
+    return doc
+
+
+@cache
+def rules() -> SignalCatalogue:
+    """SPEC's default signal catalogue (the project's ``rules.yaml``)."""
+    return build_signal_catalogue(default_rules_doc(), catalog())
+
+
+def rules_with(**changes: dict[str, Any]) -> SignalCatalogue:
+    """The default catalogue with some rules' keys changed: ``rules_with(risk={"points": -9})``."""
+    doc = default_rules_doc()
+    for entry in doc["signals"]:
+        entry.update(changes.pop(entry["id"], {}))
+    assert not changes, f"no such rule: {sorted(changes)}"
+    return build_signal_catalogue(doc, catalog())
 
 
 def value(
@@ -157,7 +182,7 @@ class Tick:
 
 
 def feed(
-    state: CustomerState, steps: Iterable[Event | Tick], cfg: RuleConfig
+    state: CustomerState, steps: Iterable[Event | Tick], cfg: SignalCatalogue
 ) -> list[tuple[int, SignalDelta]]:
     """Run events and ticks through one customer's state; ``(step index, delta)`` pairs."""
     out: list[tuple[int, SignalDelta]] = []
@@ -165,6 +190,31 @@ def feed(
         deltas = state.fire_due(step.now, cfg) if isinstance(step, Tick) else state.apply(step, cfg).deltas
         out += [(i, d) for d in deltas]
     return out
+
+
+def decoded(raw: bytes, catalogue: SignalCatalogue) -> CustomerState:
+    """A stored state as the engine uses it: decoded and bound to the catalogue."""
+    state = CustomerState.from_bytes(raw)
+    state.bind(catalogue)
+    return state
+
+
+class RuleRun:
+    """One rule of a catalogue over one customer's state, event by event."""
+
+    def __init__(self, catalogue: SignalCatalogue, rule_id: str) -> None:
+        self.rule = catalogue.rule(rule_id)
+        self.state = self.rule.new_state()
+
+    def __call__(self, event: Event) -> Firing | None:
+        """Accumulate ``event``; the firing it completes, if any."""
+        firings = self.rule.accumulate(self.state, event)
+        assert len(firings) <= 1
+        return firings[0] if firings else None
+
+    def round_trips(self) -> bool:
+        """Whether the state survives its JSON form (through bytes, as stored)."""
+        return self.rule.from_json(orjson.loads(orjson.dumps(self.rule.to_json(self.state)))) == self.state
 
 
 def evidence_ids(delta: SignalDelta) -> tuple[str, ...]:

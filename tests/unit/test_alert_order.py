@@ -11,7 +11,6 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.config import RuleConfig
 from scoring.customer import CustomerState
 from scoring.deltas import SignalDelta
 from scoring.engine import DictStore, SignalEngine
@@ -21,7 +20,7 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import stable_id
 from scoring.timeutil import parse_ts
-from tests.unit.fixtures import catalog, record
+from tests.unit.fixtures import catalog, record, rules
 from tests.unit.rollup_fixtures import NOW, D, H, make_delta, of
 
 CFG = RollupConfig()
@@ -158,8 +157,8 @@ def test_replay_gives_the_same_alerts_whatever_the_interleaving_of_topics(logs, 
     by_time = sorted((r for records in logs.values() for r in records), key=lambda r: _ts(r))
     topics = data.draw(st.permutations([topic for topic, records in logs.items() for _ in records]))
     end = NOW + 20 * D  # every risk is due
-    expected = replay(by_time, catalog(), RuleConfig(), now=end)
-    got = replay(interleave(logs, topics), catalog(), RuleConfig(), now=end)
+    expected = replay(by_time, catalog(), rules(), now=end)
+    got = replay(interleave(logs, topics), catalog(), rules(), now=end)
     assert outcome(got) == outcome(expected)
     assert summary(outcome(got)[2]) == reference_alerts(expected.deltas)
 
@@ -180,7 +179,7 @@ def test_a_back_filled_delta_trimmed_at_once_does_not_stop_replay():
         '{"topic": "rush-delivery", "key": "x", "value": {"event_id": "r2", "ts": "2026-10-02T00:00:00Z", '
         '"customer_id": "x", "contract_id": "CT-B"}}',
     ])  # fmt: skip
-    result = replay(log, catalog(), RuleConfig())
+    result = replay(log, catalog(), rules())
     assert [d.signal for d in result.deltas] == ["urgency", "urgency"]
     assert [s["net_points"] for s in of(result.outputs, "customer-scores", "x")] == [6, 0, 0]
     assert of(result.outputs, "procurement-alerts") == []
@@ -195,7 +194,7 @@ class _Run:
     held alerts released)."""
 
     def __init__(self, states: dict[str, bytes] | None = None, watermark: int | None = None) -> None:
-        self.engine = SignalEngine(catalog(), RuleConfig(), DictStore(), clock=lambda: NOW + 100 * D)
+        self.engine = SignalEngine(catalog(), rules(), DictStore(), clock=lambda: NOW + 100 * D)
         self.published: list[dict[str, Any]] = []
         self.watermark = watermark  # a clock does not go back with a crash
         for raw in (states or {}).values():
@@ -245,7 +244,7 @@ def published_across_a_crash(
 
 def replayed_alerts(logs: dict[str, list[LogRecord]]) -> dict[str, dict[str, Any]]:
     by_time = sorted((r for records in logs.values() for r in records), key=_ts)
-    expected = replay(by_time, catalog(), RuleConfig(), now=NOW + 20 * D, wall_clock=NOW + 100 * D)
+    expected = replay(by_time, catalog(), rules(), now=NOW + 20 * D, wall_clock=NOW + 100 * D)
     return effective_alerts(of(expected.outputs, "procurement-alerts"))
 
 

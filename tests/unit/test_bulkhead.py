@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from scoring.bulkhead import INTERNAL_ERROR, Journal, Received, stage_of
-from scoring.config import HOUR_MS, RuleConfig
+from scoring.config import HOUR_MS
 from scoring.customer import Outcome
 from scoring.engine import DictStore, Handled, SignalEngine
+from scoring.patterns import streak
 from scoring.replay import LogRecord, replay
 from scoring.rollup import ledger, team_rollup
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team import TeamState
 from scoring.rollup.team_rollup import TeamRollup
-from scoring.rules import high_intent
+from scoring.signal_catalogue import SignalCatalogue
 from tests.unit.fixtures import at, catalog, record, summary
 from tests.unit.rollup_fixtures import NOW, D, new_rollup
 from tests.unit.rollup_fixtures import action as team_action
@@ -33,14 +34,14 @@ POISON = "poison-"
 @pytest.fixture
 def faulty_rule(monkeypatch: pytest.MonkeyPatch) -> str:
     """high_intent raises once a poison quote open has joined the streak."""
-    real = high_intent._span
+    real = streak._span
 
     def span(streak: list[Any]) -> int:
         if streak[-1].event_id.startswith(POISON):
             raise RuntimeError("injected rule fault")
         return real(streak)
 
-    monkeypatch.setattr(high_intent, "_span", span)
+    monkeypatch.setattr(streak, "_span", span)
     return "signal:high_intent: RuntimeError: injected rule fault"
 
 
@@ -97,7 +98,7 @@ POISONS = {
 }
 
 
-def run(records: list[LogRecord], cfg: RuleConfig) -> tuple[SignalEngine, list[Handled]]:
+def run(records: list[LogRecord], cfg: SignalCatalogue) -> tuple[SignalEngine, list[Handled]]:
     engine = SignalEngine(catalog(), cfg, DictStore())
     return engine, [engine.receive(r.topic, r.key, r.value) for r in records]
 
@@ -107,7 +108,7 @@ def run(records: list[LogRecord], cfg: RuleConfig) -> tuple[SignalEngine, list[H
     "checkpoint_entries", [1, 4, 10_000], ids=["checkpoint every save", "checkpoint then journal", "journal only"]
 )
 def test_a_poison_record_is_dead_lettered_and_leaves_no_trace(
-    fault: str, checkpoint_entries: int, cfg: RuleConfig, request: pytest.FixtureRequest,
+    fault: str, checkpoint_entries: int, cfg: SignalCatalogue, request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clean_engine, clean = run(log(None), cfg)  # before the fault: the reference run
@@ -137,7 +138,7 @@ def test_a_poison_record_is_dead_lettered_and_leaves_no_trace(
 
 @pytest.mark.parametrize("fault", list(POISONS))
 def test_replay_dead_letters_the_poison_and_gives_the_same_outputs(
-    fault: str, cfg: RuleConfig, request: pytest.FixtureRequest
+    fault: str, cfg: SignalCatalogue, request: pytest.FixtureRequest
 ) -> None:
     clean = replay(log(None), catalog(), cfg, now=at(days=30))
     request.getfixturevalue(fault)
@@ -153,7 +154,7 @@ def test_replay_dead_letters_the_poison_and_gives_the_same_outputs(
 
 
 def test_a_failing_clock_tick_leaves_the_customer_as_it_was(
-    cfg: RuleConfig, monkeypatch: pytest.MonkeyPatch
+    cfg: SignalCatalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, _ = run(log(None), cfg)
     before = engine.store.states["C1"].to_bytes()
@@ -180,12 +181,12 @@ def test_a_failing_clock_tick_leaves_the_customer_as_it_was(
     assert later.outcome is Outcome.ACCEPTED
 
 
-def test_a_new_customer_whose_first_record_fails_is_not_stored(cfg: RuleConfig, faulty_rule: str) -> None:
+def test_a_new_customer_whose_first_record_fails_is_not_stored(cfg: SignalCatalogue, faulty_rule: str) -> None:
     engine, handled = run([quote("poison-a", 0, "C9")], cfg)
     assert handled[0].outcome is Outcome.FAILED
     assert "C9" not in engine.store.states
     assert engine.receive(*_args(quote("b", 1, "C9"))).outcome is Outcome.ACCEPTED
-    assert [e.event_id for e in engine.store.states["C9"].high_intent.streak] == ["b"]
+    assert [e.event_id for e in engine.store.states["C9"].rules["high_intent"].events] == ["b"]
 
 
 def test_the_journal_keeps_only_records_that_changed_state() -> None:
@@ -212,7 +213,7 @@ def test_stage_names_the_innermost_known_module() -> None:
             return exc
         raise AssertionError
 
-    assert stage_of(raise_in("scoring.rules.urgency")) == "signal:urgency"
+    assert stage_of(raise_in("scoring.patterns.first_per")) == "signal:first_per"  # a rule's own frame names its id
     assert stage_of(raise_in("scoring.rollup.ledger")) == "ledger"
     assert stage_of(raise_in("scoring.rollup.team")) == "team_rollup"
     assert stage_of(raise_in("somewhere.else")) == "engine"

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 from rocksdict import Options, Rdict
 
-from scoring.config import RuleConfig
 from scoring.customer import CustomerState, Outcome
 from scoring.engine import DictStore, SignalEngine
-from scoring.rules import high_intent
+from scoring.patterns import streak
 from streams.kafka.table_writer import BulkTable
 from streams.processing.customer_cache import CustomerCache
-from tests.unit.fixtures import CUSTOMER, at, catalog, record, summary
+from tests.unit.fixtures import CUSTOMER, at, catalog, record, rules, summary
 
 CHANGELOG = "app-customer-signal-state-changelog"
 
@@ -225,15 +224,15 @@ def test_a_failing_record_rolls_its_customer_back_to_the_last_flush_and_after(
 ) -> None:
     """The engine's bulkhead over the cache: the checkpoint is the snapshot being
     written, then the table's value; the journal holds what came after."""
-    cfg = RuleConfig()
-    real = high_intent._span
+    cfg = rules()
+    real = streak._span
 
     def span(streak: list[Any]) -> int:
         if streak[-1].event_id == "poison":
             raise RuntimeError("injected")
         return real(streak)
 
-    monkeypatch.setattr(high_intent, "_span", span)
+    monkeypatch.setattr(streak, "_span", span)
     q1, q2, poison, q3 = (
         record("document-open", event_id=e, ts=at(hours=h), dwell_seconds=300)
         for e, h in (("q1", 0), ("q2", 1), ("poison", 2), ("q3", 3))

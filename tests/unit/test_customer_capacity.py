@@ -10,10 +10,7 @@ import pytest
 
 from scoring import customer
 from scoring.catalog import BEHAVIOUR_TOPICS
-from scoring.config import RuleConfig
 from scoring.customer import (
-    MAX_CONTRACTS,
-    MAX_OPPORTUNITIES,
     MAX_REMEMBERED_EVENTS,
     MAX_STATE_BYTES,
     CustomerState,
@@ -23,10 +20,13 @@ from scoring.dedup import SeenIds
 from scoring.deltas import Owner, SignalDelta
 from scoring.engine import DictStore, SignalEngine
 from scoring.events import Evidence
+from scoring.patterns import first_per, silence
+from scoring.patterns.first_per import MAX_VALUES
+from scoring.patterns.silence import MAX_WATCHES, Watch
 from scoring.replay import replay
 from scoring.rollup import ledger
 from scoring.rollup.ledger import MAX_ENTRIES, CustomerLedger
-from scoring.rules.risk import OpportunityWatch
+from scoring.signal_catalogue import SignalCatalogue
 from tests.unit.fixtures import (
     CUSTOMER,
     T0,
@@ -50,7 +50,7 @@ def longest(chars: int, tag: object = "") -> str:
     return text + "\x01" * (chars - len(text))
 
 
-def worst_case_state(cfg: RuleConfig) -> CustomerState:
+def worst_case_state(cfg: SignalCatalogue) -> CustomerState:
     """Every part of a state at its capacity, every id and field at its longest."""
     ev = Evidence(longest(128), "stale-update", T0, longest(64))
     owner = Owner(longest(128), longest(128), longest(128))
@@ -58,13 +58,12 @@ def worst_case_state(cfg: RuleConfig) -> CustomerState:
     for topic in BEHAVIOUR_TOPICS:
         state.max_ts[topic] = T0
         state.seen[topic] = SeenIds(b"".join(struct.pack("<qq", -(2**63) + i, -(10**15)) for i in range(MAX_REMEMBERED_EVENTS)))
-    state.high_intent.streak = [ev] * cfg.high_intent_streak
-    state.decision_chain.latest = {role: ev for role in cfg.decision_chain_roles}
-    state.urgency.fired = {f"K{i}".ljust(128, "-") for i in range(MAX_CONTRACTS)}
-    state.opportunities = {
-        longest(128, i): OpportunityWatch(ev, ev, longest(64), longest(128)) for i in range(MAX_OPPORTUNITIES)
-    }
-    delta = SignalDelta(state.customer_id, "decision_chain", 12, -(10**15), (ev,) * 3, owner, cfg.rule_version, longest(128))
+    state.bind(cfg)
+    state.rules["high_intent"].events = [ev] * cfg.rule("high_intent").count
+    state.rules["decision_chain"].latest = {role: ev for role in cfg.rule("decision_chain").values}
+    state.rules["urgency"].fired = {f"K{i}".ljust(128, "-") for i in range(MAX_VALUES)}
+    state.rules["risk"].watches = {longest(128, i): Watch(ev, ev, True, longest(128)) for i in range(MAX_WATCHES)}
+    delta = SignalDelta(state.customer_id, "decision_chain", 12, -(10**15), (ev,) * 3, owner, "f" * 12, longest(128))
     state.ledger = CustomerLedger([[f"{i:032x}", "decision_chain", -(10**6), -(10**15) + i] for i in range(MAX_ENTRIES)])
     state.ledger.last_delta = delta.to_record(-(10**15))
     state.ledger.as_of = state.ledger.activity_ts = -(10**15)
@@ -86,10 +85,10 @@ def test_a_state_at_capacity_fits_its_changelog_record(cfg):
 @pytest.fixture
 def small(monkeypatch):
     """Capacities small enough to reach with a handful of events."""
-    for name, size in [
-        ("MAX_REMEMBERED_EVENTS", 100), ("MAX_OPPORTUNITIES", 2), ("MAX_CONTRACTS", 2),
+    for module, name, size in [
+        (customer, "MAX_REMEMBERED_EVENTS", 100), (silence, "MAX_WATCHES", 2), (first_per, "MAX_VALUES", 2),
     ]:
-        monkeypatch.setattr(customer, name, size)
+        monkeypatch.setattr(module, name, size)
 
 
 def refused(state: CustomerState, ev, cfg) -> str | None:
@@ -126,9 +125,9 @@ def test_watched_opportunities(cfg):
     assert refused(state, progress(at(1), "O2"), cfg) is None
     assert refused(state, communication(at(2), opportunity_id="O1"), cfg) is None  # O1 now newer than O2
     assert refused(state, communication(at(3), opportunity_id="O3"), cfg) is None
-    assert sorted(state.opportunities) == ["O1", "O3"]
+    assert sorted(state.rules["risk"].watches) == ["O1", "O3"]
     assert refused(state, progress(at(4), "O4"), cfg) is None  # O3 (day 3) is newer than O1 (day 2)
-    assert sorted(state.opportunities) == ["O3", "O4"]
+    assert sorted(state.rules["risk"].watches) == ["O3", "O4"]
 
 
 @pytest.mark.usefixtures("small")
@@ -136,10 +135,10 @@ def test_fired_contracts(cfg):
     state = CustomerState(CUSTOMER)
     assert refused(state, rush(at(0), "K-1"), cfg) is None
     assert refused(state, rush(at(1), "K-2"), cfg) is None
-    assert refused(state, rush(at(2), "K-3"), cfg) == "2 contracts fired"
+    assert refused(state, rush(at(2), "K-3"), cfg) == "urgency: 2 values of contract_id fired"
     assert refused(state, rush(at(3), "K-1"), cfg) is None  # fired already: adds nothing
     assert refused(state, rush(at(4), "not a contract"), cfg) is None
-    assert state.urgency.fired == {"K-1", "K-2"}
+    assert state.rules["urgency"].fired == {"K-1", "K-2"}
 
 
 def test_the_score_window_keeps_the_newest_deltas(cfg, monkeypatch):
@@ -149,7 +148,7 @@ def test_the_score_window_keeps_the_newest_deltas(cfg, monkeypatch):
         handled = engine.handle("rush-delivery", CUSTOMER.encode(), raw(value("rush-delivery", ts=at(i), contract_id=contract)))
         assert len(handled.deltas) == 1  # never refused: the oldest delta leaves the score early
     (score,) = [o.value for o in handled.outputs if o.topic == "customer-scores"]
-    assert (score["net_points"], score["deltas_in_window"]) == (2 * cfg.urgency_points, 2)
+    assert (score["net_points"], score["deltas_in_window"]) == (2 * cfg.rule("urgency").points, 2)
     state = engine.store.load(CUSTOMER)
     assert state is not None and [e[3] for e in state.ledger.entries] == [at(1), at(2)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
+from scoring.config import DAY_MS, HOUR_MS
 from scoring.customer import CustomerState, Outcome
 from scoring.deltas import Owner
 from tests.unit.fixtures import (
@@ -14,12 +14,15 @@ from tests.unit.fixtures import (
     Tick,
     at,
     communication,
+    decoded,
     directory,
     event,
     feed,
     login,
     progress,
     quote_open,
+    rules,
+    rules_with,
     rush,
     summary,
 )
@@ -161,7 +164,7 @@ def test_timer_fired_risk_takes_the_directory_owner(state, cfg):
     ]
     ((_, delta),) = feed(state, steps, cfg)
     assert delta.owner == Owner("T1", "east", "R1")
-    assert delta.rule_version == cfg.rule_version
+    assert delta.rule_version == cfg.rule("risk").version
 
 
 def test_apply_refuses_other_topics(state, cfg):
@@ -200,7 +203,7 @@ def test_round_trip_of_an_empty_state():
 
 def test_round_trip_of_a_busy_state(state, cfg):
     feed(state, busy_steps(), cfg)
-    restored = CustomerState.from_bytes(state.to_bytes())
+    restored = decoded(state.to_bytes(), cfg)
     assert restored == state
     assert restored.to_bytes() == state.to_bytes()
     assert [list(ids.times) for ids in restored.seen.values()] == [
@@ -222,12 +225,13 @@ def test_serialising_between_every_step_changes_no_delta(cfg):
     assert [(i, summary(d), d.owner) for i, d in got] == [
         (i, summary(d), d.owner) for i, d in expected
     ]
+    restored.bind(cfg)
     assert restored == plain
 
 
 @pytest.mark.parametrize(
     ["version", "error"],
-    [(None, ValueError), (0, ValueError), (1, ValueError), (3, ValueError), ("2", ValueError)],
+    [(None, ValueError), (0, ValueError), (1, ValueError), (4, ValueError), ("3", ValueError)],
 )
 def test_unknown_state_version_is_refused(version, error):
     doc = orjson.loads(CustomerState(CUSTOMER).to_bytes())
@@ -239,11 +243,18 @@ def test_unknown_state_version_is_refused(version, error):
 def test_state_is_compact_json(state, cfg):
     feed(state, busy_steps(), cfg)
     doc = orjson.loads(state.to_bytes())
-    assert set(doc) == {"v", "c", "o", "eo", "l", "m", "s", "hi", "dc", "u", "r"}
-    assert doc["c"] == CUSTOMER and doc["u"] == ["K-1", "K-2"]
+    assert set(doc) == {"v", "c", "o", "eo", "l", "m", "s", "r"}
+    assert doc["c"] == CUSTOMER and doc["r"]["urgency"] == [cfg.rule("urgency").shape, ["K-1", "K-2"]]
 
 
-def test_rule_version_is_stable_and_tracks_parameters():
-    assert RuleConfig().rule_version == RuleConfig().rule_version
-    assert RuleConfig().rule_version.startswith("v1-")
-    assert RuleConfig(urgency_points=7).rule_version != RuleConfig().rule_version
+def test_rule_version_is_per_rule_stable_and_tracks_the_definition():
+    versions = {r.rule_id: r.version for r in rules().rules}
+    assert len(set(versions.values())) == 4
+    assert {r.rule_id: r.version for r in rules_with().rules} == versions
+    changed = rules_with(urgency={"points": 7}, risk={"after": "49h"}, high_intent={"within": "168h"})
+    assert {r.rule_id: r.version != versions[r.rule_id] for r in changed.rules} == {
+        "high_intent": False, "decision_chain": False, "urgency": True, "risk": True,
+    }  # "168h" is "7d": the same definition
+    # the shape ignores the points only
+    assert changed.rule("urgency").shape == rules().rule("urgency").shape
+    assert changed.rule("risk").shape != rules().rule("risk").shape

@@ -7,7 +7,7 @@ import io
 import orjson
 import pytest
 
-from scoring.config import HOUR_MS, RuleConfig
+from scoring.config import HOUR_MS
 from scoring.customer import CustomerState, Outcome
 from scoring.deltas import Owner
 from scoring.engine import DictStore, SignalEngine
@@ -21,6 +21,7 @@ from tests.unit.fixtures import (
     raw,
     raw_record,
     record,
+    rules_with,
     run_engine,
     value,
 )
@@ -80,7 +81,7 @@ def test_replay_small_log(now, expected, cfg):
     assert result.invalid == []
     assert result.outcomes == {"accepted": 10}
     assert {d.owner for d in result.deltas} == {Owner("T1", "east", "R1")}
-    assert {d.rule_version for d in result.deltas} == {cfg.rule_version}
+    assert all(d.rule_version == cfg.rule(d.signal).version for d in result.deltas)
 
 
 def test_a_later_event_moves_the_replay_clock(cfg):
@@ -344,6 +345,6 @@ def test_engine_rejects_a_key_other_than_the_payload_customer(engine):
 
 
 def test_custom_config_flows_through_replay():
-    cfg = RuleConfig(urgency_points=1)
+    cfg = rules_with(urgency={"points": 1})
     (delta,) = replay([record("rush-delivery")], catalog(), cfg).deltas
-    assert (delta.points, delta.rule_version) == (1, cfg.rule_version)
+    assert (delta.points, delta.rule_version) == (1, cfg.rule("urgency").version)

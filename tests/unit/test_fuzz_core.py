@@ -11,15 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring.catalog import TEAM_UPDATES
-from scoring.config import RuleConfig
 from scoring.customer import Outcome
+from scoring.dedup import DEDUP_HORIZON_MS
 from scoring.engine import SIGNAL_INPUTS, TEAM_FIELDS, TEAM_INPUTS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
 from scoring.schema import MAX_MESSAGE_BYTES, REASONS
 from scoring.timeutil import MAX_MS
-from tests.unit.fixtures import BASE_VALUES, T0, catalog, event_values, raw, to_records
+from tests.unit.fixtures import BASE_VALUES, T0, catalog, event_values, raw, rules, to_records
 
-CFG = RuleConfig()
+CFG = rules()
 INPUTS = (*SIGNAL_INPUTS, *TEAM_INPUTS)
 #: the wall clock of the fuzz runs: far enough ahead that no generated valid event is
 #: "future", while every time beyond year 9999's start is
@@ -155,7 +155,7 @@ def defective_records(draw: st.DrawFn) -> LogRecord:
         field = draw(st.sampled_from([f for f in catalog().schema(topic).fields if f.max_length]))
         doc[field.name] = draw(st.sampled_from(["x", "\x01", "👍"])) * (field.max_length + 1)
     elif defect == "future":
-        doc["ts"] = draw(st.sampled_from(["9999-12-30T00:00:00Z", MAX_MS, WALL + CFG.dedup_horizon_ms]))
+        doc["ts"] = draw(st.sampled_from(["9999-12-30T00:00:00Z", MAX_MS, WALL + DEDUP_HORIZON_MS]))
     elif defect == "no_offset":
         doc["ts"] = "2026-11-26T09:30:00"
     payload = raw(doc)

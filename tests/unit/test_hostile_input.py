@@ -9,15 +9,15 @@ import orjson
 import pytest
 
 from scoring.catalog import TEAM_UPDATES
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
+from scoring.config import DAY_MS, HOUR_MS
 from scoring.customer import Outcome
 from scoring.engine import TEAM_FIELDS, DictStore, SignalEngine
 from scoring.replay import LogRecord, ReplayResult, replay
 from scoring.rollup.records import TEAM_UPDATES_PER_RECORD
 from streams.cli.main import main
-from tests.unit.fixtures import at, catalog, raw, raw_record, record, value
+from tests.unit.fixtures import at, catalog, raw, raw_record, record, rules, value
 
-CFG = RuleConfig()
+CFG = rules()
 #: the wall clock of these tests: a day after the last valid event
 WALL = at(days=2)
 FAR_FUTURE_ISO = "9999-12-30T00:00:00Z"

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from scoring.catalog import DIRECTORY_TOPIC
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
+from scoring.config import DAY_MS, HOUR_MS
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
 from scoring.rollup.config import RollupConfig
@@ -30,9 +30,9 @@ from scoring.rollup.records import (
 from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
 from scoring.schema import RecordSchema
 from scoring.timeutil import format_ts
-from tests.unit.fixtures import T0, catalog
+from tests.unit.fixtures import T0, catalog, rules
 
-CFG = RuleConfig()
+CFG = rules()
 ROLLUP = RollupConfig()
 #: a Friday 17:00 in Shanghai, the week's heat map
 FRIDAY = T0 + DAY_MS - HOUR_MS // 2
@@ -79,16 +79,16 @@ def hostile_customer() -> tuple[list[Output], list[dict[str, Any]]]:
     engine.store.save(state)
     schema = catalog().schema
     inputs = [(DIRECTORY_TOPIC, longest_value(schema(DIRECTORY_TOPIC), "d"))]
-    inputs += [("role-login", longest_value(schema("role-login"), f"l{r}", role=r)) for r in CFG.decision_chain_roles]
+    inputs += [("role-login", longest_value(schema("role-login"), f"l{r}", role=r)) for r in CFG.rule("decision_chain").values]
     inputs += [("rush-delivery", longest_value(schema("rush-delivery"), "r", contract_id="K" + "-" * 127))]
     inputs += [
         ("document-open", longest_value(schema("document-open"), f"q{i}", document_type="quote", dwell_seconds=600))
-        for i in range(CFG.high_intent_streak)
+        for i in range(CFG.rule("high_intent").count)
     ]
     opportunity = longest(128, "o")
     inputs += [
         ("stale-update", longest_value(schema("stale-update"), "p", kind="progress", opportunity_id=opportunity, ts=T0 - 3 * DAY_MS)),
-        ("stale-update", longest_value(schema("stale-update"), "m", kind="communication", opportunity_id=opportunity, outcome=CFG.risk_outcome)),
+        ("stale-update", longest_value(schema("stale-update"), "m", kind="communication", opportunity_id=opportunity, outcome="reconsider")),
     ]
     inputs += [(topic, longest_value(schema(topic), f"t{i}")) for i in range(3) for topic in ("sales-action", "forecast-outcome")]
     outputs: list[Output] = []

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.catalog import DIRECTORY_TOPIC
-from scoring.config import DAY_MS, RuleConfig
+from scoring.config import DAY_MS
 from scoring.customer import CustomerState, Outcome
+from scoring.dedup import DEDUP_HORIZON_MS
 from scoring.engine import DictStore, SignalEngine
 from scoring.events import Event
 from scoring.replay import replay
@@ -20,15 +21,17 @@ from tests.unit.fixtures import (
     BytesStore,
     Tick,
     catalog,
+    decoded,
     event_values,
     replay_logs,
+    rules,
     run_engine,
     summary,
     to_events,
     to_records,
 )
 
-CFG = RuleConfig()
+CFG = rules()
 FAR_FUTURE = 10**14  # year 5138: every pending risk is due, and no event time is ahead of it
 PROPERTY = settings(max_examples=60, deadline=None, database=None)
 EVIDENCE = {
@@ -89,7 +92,7 @@ def test_feeding_the_same_stream_again_changes_nothing(pairs):
     assert {a.outcome for a in second} <= {Outcome.DUPLICATE, Outcome.LATE}
     assert {c: s.to_bytes() for c, s in states.items()} == before
     times = [ev.ts for ev in events]
-    if times and max(times) - min(times) <= CFG.dedup_horizon_ms:
+    if times and max(times) - min(times) <= DEDUP_HORIZON_MS:
         assert {a.outcome for a in second} == {Outcome.DUPLICATE}
 
 
@@ -139,7 +142,7 @@ def test_deltas_keep_the_signal_rules(log):
             assert (progress["kind"], comm["kind"]) == ("progress", "communication")
             assert comm["outcome"].lower() == "reconsider"
             assert progress["opportunity_id"] == comm["opportunity_id"] == d.opportunity_id
-            assert d.ts == max(times[0] + CFG.risk_stale_after_ms, times[1])
+            assert d.ts == max(times[0] + CFG.rule("risk").after_ms, times[1])
 
 
 @PROPERTY
@@ -158,7 +161,7 @@ def test_state_round_trips_after_every_event(pairs):
         state = states.setdefault(ev.customer_id, CustomerState(ev.customer_id))
         state.apply(ev, CFG)
         state.fire_due(ev.ts, CFG)
-        restored = CustomerState.from_bytes(state.to_bytes())
+        restored = decoded(state.to_bytes(), CFG)
         assert restored == state
         assert restored.to_bytes() == state.to_bytes()
 

@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.catalog import TEAM_UPDATES
-from scoring.config import RuleConfig
 from scoring.deltas import Owner
 from scoring.engine import DictStore, SignalEngine
 from scoring.rollup.alerts import effective_alerts
@@ -16,7 +15,7 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import stable_id
 from scoring.timeutil import format_ts
-from tests.unit.fixtures import at, catalog, record
+from tests.unit.fixtures import at, catalog, record, rules
 from tests.unit.rollup_fixtures import NOW, D, H, make_delta, of
 
 CFG = RollupConfig()
@@ -161,7 +160,7 @@ def run(engine, log):
 
 @pytest.fixture
 def engine():
-    return SignalEngine(catalog(), RuleConfig(), DictStore())
+    return SignalEngine(catalog(), rules(), DictStore())
 
 
 def test_engine_publishes_customer_scores(engine):

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from scoring.catalog import TEAM_UPDATES
-from scoring.config import RuleConfig
 from scoring.deltas import Owner
 from scoring.replay import LogRecord, replay
 from scoring.rollup.config import RollupConfig
@@ -18,7 +17,7 @@ from scoring.rollup.heatmap import WEEK_MS, traceability_lists
 from scoring.rollup.ledger import CustomerLedger
 from scoring.rollup.records import UNASSIGNED, Output
 from scoring.rollup.team_rollup import TeamRollup
-from tests.unit.fixtures import catalog
+from tests.unit.fixtures import catalog, rules
 from tests.unit.rollup_fixtures import NOW, D, make_delta, new_rollup, of, trace_update, utc
 from tests.unit.test_rollup_replay import directory, logins, quotes, rush, sales_action
 
@@ -143,7 +142,7 @@ ACTIONS = [sales_action(f"O-{t}", "demo", NOW - D, NOW, team=t) for t in ("T1", 
 
 
 def heatmap_and_score(log: list[LogRecord]) -> tuple[list[Any], dict[str, Any]]:
-    result = replay([*ACTIONS, *log], catalog(), RuleConfig(), heatmap_at=FRI, rollup=CFG)
+    result = replay([*ACTIONS, *log], catalog(), rules(), heatmap_at=FRI, rollup=CFG)
     heatmap = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
     *_, score = of(result.outputs, "customer-scores", "C1")
     return heatmap, {k: v for k, v in score.items() if k != "last_delta"}  # last_delta: as stamped
@@ -191,7 +190,7 @@ def test_the_directory_not_the_events_team_field_names_the_customers_team(positi
     directory record, wherever it comes."""
     events = stamped(EVENTS, "T2")
     result = replay([*ACTIONS, *events[:position], directory("C1", "T1"), *events[position:]], catalog(),
-                    RuleConfig(), heatmap_at=FRI, rollup=CFG)  # fmt: skip
+                    rules(), heatmap_at=FRI, rollup=CFG)  # fmt: skip
     assert {d.owner.team_id for d in result.deltas} == {"T2"}
     heatmap = [o.value for o in result.outputs if o.topic == "credibility-heatmap"]
     assert traces(heatmap) == {"T1": ["decision_chain", "high_intent", "urgency"], "T2": [], UNASSIGNED: []}

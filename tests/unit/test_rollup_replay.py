@@ -6,13 +6,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from scoring.config import RuleConfig
 from scoring.replay import LogRecord, read_log, replay
 from scoring.rollup.team import COMPONENTS
-from tests.unit.fixtures import catalog, record
+from tests.unit.fixtures import catalog, record, rules
 from tests.unit.rollup_fixtures import NOW, D, H, brief_team, of
 
-CFG = RuleConfig()
+CFG = rules()
 
 
 def directory(customer_id, team="T1", region="east"):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
-from scoring.rules.decision_chain import DecisionChain
-from tests.unit.fixtures import at, feed, login
+from scoring.config import DAY_MS, HOUR_MS
+from tests.unit.fixtures import RuleRun, at, feed, login, rules_with
 
 H, D = HOUR_MS, DAY_MS
 P, T, L = "procurement", "technical", "legal"
@@ -71,11 +70,11 @@ def logins(rows):
 )
 def test_decision_chain(rows, expected, cfg):
     events = logins(rows)
-    rule = DecisionChain()
-    fired = [(i, f) for i, ev in enumerate(events) if (f := rule.accumulate(ev, cfg))]
+    rule = RuleRun(cfg, "decision_chain")
+    fired = [(i, f) for i, ev in enumerate(events) if (f := rule(ev))]
     assert [(i, tuple(int(e.event_id[1:]) for e in f.evidence)) for i, f in fired] == expected
     for i, firing in fired:
-        assert (firing.signal, firing.points, firing.ts) == ("decision_chain", 12, events[i].ts)
+        assert (firing.rule.rule_id, firing.rule.points, firing.ts) == ("decision_chain", 12, events[i].ts)
         assert firing.opportunity_id is None
         # evidence: the latest login of each role, in the configured role order
         assert [e.topic for e in firing.evidence] == ["role-login"] * 3
@@ -86,34 +85,34 @@ def test_decision_chain(rows, expected, cfg):
 def test_decision_chain_through_customer_state(state, cfg):
     deltas = feed(state, logins([(0, P), (H, T), (2 * H, L)]), cfg)
     assert [(i, d.signal, d.points) for i, d in deltas] == [(2, "decision_chain", 12)]
-    assert state.decision_chain.latest == {}
+    assert state.rules["decision_chain"].latest == {}
 
 
 @pytest.mark.parametrize(
     ["overrides", "rows", "fires"],
     [
-        ({"decision_chain_roles": (P, L)}, [(0, P), (H, L)], True),
-        ({"decision_chain_window_ms": D}, [(0, P), (H, T), (D + 1, L)], False),
-        ({"decision_chain_window_ms": D}, [(0, P), (H, T), (D, L)], True),
+        ({"values": [P, L]}, [(0, P), (H, L)], True),
+        ({"within": "1d"}, [(0, P), (H, T), (D + 1, L)], False),
+        ({"within": "1d"}, [(0, P), (H, T), (D, L)], True),
+        ({"within": "24h"}, [(0, P), (H, T), (D, L)], True),
     ],
 )
 def test_decision_chain_is_configurable(overrides, rows, fires):
-    cfg = RuleConfig(**overrides)
-    rule = DecisionChain()
-    firings = [rule.accumulate(ev, cfg) for ev in logins(rows)]
+    rule = RuleRun(rules_with(decision_chain=overrides), "decision_chain")
+    firings = [rule(ev) for ev in logins(rows)]
     assert (firings[-1] is not None) == fires
 
 
 def test_decision_chain_json_round_trip(cfg):
-    rule = DecisionChain()
+    rule = RuleRun(cfg, "decision_chain")
+    assert rule.round_trips()
     for ev in logins([(0, P), (H, T)]):
-        rule.accumulate(ev, cfg)
-    assert DecisionChain.from_json(rule.to_json()) == rule
-    assert DecisionChain.from_json({}) == DecisionChain()
+        rule(ev)
+    assert list(rule.state.latest) == [P, T]
+    assert rule.round_trips()
 
 
 def test_configured_roles_compare_case_insensitively():
-    cfg = RuleConfig(decision_chain_roles=("Procurement", "Technical", "Legal"))
-    rule = DecisionChain()
-    firings = [rule.accumulate(ev, cfg) for ev in logins([(0, P), (H, T), (2 * H, L)])]
+    rule = RuleRun(rules_with(decision_chain={"values": ["Procurement", "Technical", "LEGAL"]}), "decision_chain")
+    firings = [rule(ev) for ev in logins([(0, P), (H, T), (2 * H, L)])]
     assert firings[-1] is not None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.config import DAY_MS, HOUR_MS, RuleConfig
-from scoring.rules.high_intent import HighIntent
-from tests.unit.fixtures import CUSTOMER, at, feed, quote_open
+from scoring.config import DAY_MS, HOUR_MS
+from tests.unit.fixtures import CUSTOMER, RuleRun, at, feed, quote_open, rules_with
 
 Q, OTHER = "quote", "contract"
 H, D = HOUR_MS, DAY_MS
@@ -84,11 +83,11 @@ def opens(rows):
 )
 def test_high_intent(rows, expected, cfg):
     events = opens(rows)
-    rule = HighIntent()
-    fired = [(i, f) for i, ev in enumerate(events) if (f := rule.accumulate(ev, cfg))]
+    rule = RuleRun(cfg, "high_intent")
+    fired = [(i, f) for i, ev in enumerate(events) if (f := rule(ev))]
     assert [(i, tuple(int(e.event_id[1:]) for e in f.evidence)) for i, f in fired] == expected
     for i, firing in fired:
-        assert (firing.signal, firing.points) == ("high_intent", 8)
+        assert (firing.rule.rule_id, firing.rule.points) == ("high_intent", 8)
         assert firing.ts == events[i].ts  # the open that completed the pattern
         assert firing.evidence == tuple(events[int(e.event_id[1:])].evidence for e in firing.evidence)
 
@@ -98,8 +97,8 @@ def test_high_intent_evidence_carries_ip_and_opportunity(cfg):
         quote_open(at(hours=i), ip=f"10.0.0.{i}", opportunity_id=opp)
         for i, opp in enumerate(["O1", None, "O2"])
     ]
-    rule = HighIntent()
-    firing = [rule.accumulate(ev, cfg) for ev in events][-1]
+    rule = RuleRun(cfg, "high_intent")
+    firing = [rule(ev) for ev in events][-1]
     assert firing is not None
     assert [e.ip for e in firing.evidence] == ["10.0.0.0", "10.0.0.1", "10.0.0.2"]
     assert firing.opportunity_id == "O2"
@@ -110,37 +109,39 @@ def test_high_intent_through_customer_state(state, cfg):
     assert [(i, d.signal, d.points, d.customer_id) for i, d in deltas] == [
         (2, "high_intent", 8, CUSTOMER)
     ]
-    assert state.high_intent.streak == []
+    assert state.rules["high_intent"].events == []
 
 
 @pytest.mark.parametrize(
     ["overrides", "dwells", "fires"],
     [
-        ({"high_intent_streak": 2}, [300, 300], True),
-        ({"high_intent_min_dwell_seconds": 300}, [300, 301, 301], False),
-        ({"high_intent_min_dwell_seconds": 300}, [301, 301, 301], True),
-        ({"high_intent_points": 3}, [300, 300, 300], True),
+        ({"count": 2}, [300, 300], True),
+        ({"match": {"document_type": "quote", "dwell_seconds": {"gt": 300}}}, [300, 301, 301], False),
+        ({"match": {"document_type": "quote", "dwell_seconds": {"gt": 300}}}, [301, 301, 301], True),
+        ({"match": {"document_type": "quote", "dwell_seconds": {"ge": 300}}}, [300, 300, 300], True),
+        ({"points": 3}, [300, 300, 300], True),
     ],
 )
 def test_high_intent_is_configurable(overrides, dwells, fires):
-    cfg = RuleConfig(**overrides)
-    rule = HighIntent()
-    firings = [rule.accumulate(quote_open(at(hours=i), d), cfg) for i, d in enumerate(dwells)]
+    cfg = rules_with(high_intent=overrides)
+    rule = RuleRun(cfg, "high_intent")
+    firings = [rule(quote_open(at(hours=i), d)) for i, d in enumerate(dwells)]
     assert (firings[-1] is not None) == fires
     if fires:
-        assert firings[-1].points == cfg.high_intent_points
+        assert firings[-1].rule.points == overrides.get("points", 8)
 
 
 def test_high_intent_json_round_trip(cfg):
-    rule = HighIntent()
+    rule = RuleRun(cfg, "high_intent")
+    assert rule.round_trips()
     for ev in [quote_open(at(hours=0), ip="1.2.3.4"), quote_open(at(hours=1))]:
-        rule.accumulate(ev, cfg)
-    assert HighIntent.from_json(rule.to_json()) == rule
-    assert HighIntent.from_json([]) == HighIntent()
+        rule(ev)
+    assert len(rule.state.events) == 2
+    assert rule.round_trips()
 
 
 def test_configured_document_type_compares_case_insensitively():
-    cfg = RuleConfig(high_intent_document_type="Quote")
-    rule = HighIntent()
-    firings = [rule.accumulate(quote_open(at(hours=i)), cfg) for i in range(3)]
+    cfg = rules_with(high_intent={"match": {"document_type": "Quote", "dwell_seconds": {"gt": 120}}, "scope": {"document_type": "QUOTE"}})
+    rule = RuleRun(cfg, "high_intent")
+    firings = [rule(quote_open(at(hours=i))) for i in range(3)]
     assert firings[-1] is not None

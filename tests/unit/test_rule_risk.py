@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.config import HOUR_MS, RuleConfig
+from scoring.config import HOUR_MS
 from scoring.customer import CustomerState
-from scoring.rules.risk import OpportunityWatch
-from tests.unit.fixtures import CUSTOMER, OMIT, Tick, at, communication, evidence_ids, feed, progress
+from scoring.events import Event
+from scoring.patterns.silence import Watch
+from tests.unit.fixtures import (
+    CUSTOMER,
+    OMIT,
+    RuleRun,
+    Tick,
+    at,
+    communication,
+    evidence_ids,
+    feed,
+    progress,
+    rules_with,
+)
 
 H = HOUR_MS
 STALE = 48 * H
@@ -172,41 +184,55 @@ def test_risk(steps, expected, state, cfg):
         ([P("p", 0), C("r", 60 * H)], 60 * H, 60 * H),
     ],
 )
-def test_opportunity_watch_due_and_trigger(steps, due, trigger, cfg):
-    watch = OpportunityWatch()
-    for ev in steps:
-        watch.apply(ev)
+def test_watch_due_and_trigger(steps, due, trigger, cfg):
+    risk = cfg.rule("risk")
+    state = risk.new_state()
+    state.watches["O1"] = watch = watch_of(steps)
+
     def shift(v: int | None) -> int | None:
         return None if v is None else v - at()
 
-    assert shift(watch.due_at(cfg)) == due
-    assert shift(watch.trigger_ts(cfg)) == trigger
+    assert shift(risk.due_at(watch)) == due
+    assert shift(risk.trigger_ts(watch)) == trigger
     if due is not None:
-        assert watch.fire_if_due("O1", at(ms=due - 1), cfg) is None
-        assert watch.fire_if_due("O1", at(ms=due), cfg) is not None
-        assert watch.due_at(cfg) is None  # fired: disarmed until the next progress update
+        assert risk.fire_due(state, at(ms=due - 1)) == []
+        assert len(risk.fire_due(state, at(ms=due))) == 1
+        assert risk.due_at(watch) is None  # fired: disarmed until the next progress update
+
+
+def watch_of(steps: list[Event]) -> Watch:
+    """A watch holding ``steps`` without having judged them (as if it never fired)."""
+    watch = Watch()
+    for ev in steps:
+        if ev.get("kind") == "progress":
+            watch.clock = ev.evidence
+        else:
+            watch.latest, watch.holds = ev.evidence, ev.get("outcome") == "reconsider"
+    return watch
 
 
 def test_risk_due_times_lists_armed_opportunities(state, cfg):
     feed(state, [P("a", 0, "O1"), C("ra", H, opp="O1"), P("b", 0, "O2")], cfg)
-    assert list(state.risk_due_times(cfg)) == [at(ms=STALE + 1)]
+    assert list(state.due_times(cfg)) == [at(ms=STALE + 1)]
 
 
 @pytest.mark.parametrize(
     ["overrides", "tick_at", "fires"],
     [
-        ({"risk_stale_after_ms": 24 * H}, 24 * H + 1, True),
-        ({"risk_stale_after_ms": 24 * H}, 24 * H, False),
-        ({"risk_points": -9}, STALE + 1, True),
-        ({"risk_outcome": "no_reply"}, STALE + 1, False),
+        ({"after": "24h"}, 24 * H + 1, True),
+        ({"after": "24h"}, 24 * H, False),
+        ({"after": "1d"}, 24 * H + 1, True),
+        ({"points": -9}, STALE + 1, True),
+        ({"while": {"kind": "communication", "outcome": "no_reply"}}, STALE + 1, False),
+        ({"while": {"kind": "communication", "outcome": {"in": ["no_reply", "reconsider"]}}}, STALE + 1, True),
     ],
 )
 def test_risk_is_configurable(overrides, tick_at, fires):
-    cfg = RuleConfig(**overrides)
+    cfg = rules_with(risk=overrides)
     fired = feed(CustomerState(CUSTOMER), [P("p", 0), C("r", H), tick(tick_at)], cfg)
     assert len(fired) == int(fires)
     if fires:
-        assert fired[0][1].points == cfg.risk_points
+        assert fired[0][1].points == overrides.get("points", -5)
 
 
 @pytest.mark.parametrize(
@@ -218,15 +244,16 @@ def test_risk_is_configurable(overrides, tick_at, fires):
         [P("p", 0), C("r", H), C("ok", 2 * H, "positive")],
     ],
 )
-def test_opportunity_watch_json_round_trip(steps, cfg):
-    watch = OpportunityWatch()
+def test_risk_json_round_trip(steps, cfg):
+    rule = RuleRun(cfg, "risk")
     for ev in steps:
-        watch.apply(ev)
-    watch.fire_if_due("O1", at(ms=500 * H), cfg)
-    assert OpportunityWatch.from_json(watch.to_json()) == watch
+        rule(ev)
+    assert rule.round_trips()
+    rule.rule.fire_due(rule.state, at(ms=500 * H))
+    assert rule.round_trips()
 
 
 def test_configured_outcome_compares_case_insensitively():
-    cfg = RuleConfig(risk_outcome="Reconsider")
+    cfg = rules_with(risk={"while": {"kind": "Communication", "outcome": "Reconsider"}})
     fired = feed(CustomerState(CUSTOMER), [P("p", 0), C("r", H), tick(STALE + 1)], cfg)
     assert len(fired) == 1

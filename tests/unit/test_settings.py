@@ -8,14 +8,11 @@ from dataclasses import fields
 
 import pytest
 
-from scoring.config import RuleConfig
-from streams.settings import RANGES, RULE_RANGES, Settings, SettingsError, env_name, load_settings
+from streams.settings import RANGES, Settings, SettingsError, env_name, load_rules, load_settings
+from tests.unit.fixtures import rules
 
 #: every numeric setting: (environment variable, its range, whether it is an integer)
-NUMERIC = [(env_name(f), bounds, isinstance(getattr(Settings(), f), int)) for f, bounds in RANGES.items()] + [
-    (f"CREDENCE_RULE_{f.upper()}", bounds, isinstance(getattr(RuleConfig(), f), int))
-    for f, bounds in RULE_RANGES.items()
-]
+NUMERIC = [(env_name(f), bounds, isinstance(getattr(Settings(), f), int)) for f, bounds in RANGES.items()]
 
 
 def _numeric_fields(cls: type) -> set[str]:
@@ -51,9 +48,29 @@ def test_values_are_converted(env: dict[str, str], field: str, expected: object)
     assert getattr(load_settings(env), field) == expected
 
 
-def test_rule_parameters_come_from_the_environment() -> None:
-    rules = load_settings({"CREDENCE_RULE_RISK_POINTS": "-7", "CREDENCE_RULE_HIGH_INTENT_STREAK": "4"}).rules
-    assert (rules.risk_points, rules.high_intent_streak) == (-7, 4)
+@pytest.mark.parametrize(
+    "name", ["CREDENCE_RULE_RISK_POINTS", "CREDENCE_RULE_URGENCY_CONTRACT_PATTERN", "CREDENCE_RULE_DEDUP_HORIZON_MS"]
+)
+def test_a_rule_setting_of_old_fails_naming_the_catalogue(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}: removed: .*rules.yaml.*CREDENCE_RULES_FILE"):
+        load_settings({name: "7"})
+
+
+def test_the_rules_file_comes_from_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(rules_text().replace("points: 8", "points: 9"))
+    settings = load_settings({"CREDENCE_RULES_FILE": str(draft)})
+    assert load_rules(settings).rule("high_intent").points == 9
+    assert load_rules(Settings()).rule("high_intent").points == rules().rule("high_intent").points == 8
+    draft.write_text(rules_text().replace("within: 7d", "within: 7w"))
+    with pytest.raises(SettingsError, match=f"^{draft}: signal 'high_intent': within: expected a duration"):
+        load_rules(settings)
+
+
+def rules_text() -> str:
+    from scoring.signal_catalogue import DEFAULT_PATH
+
+    return DEFAULT_PATH.read_text()
 
 
 @pytest.mark.parametrize(
@@ -66,8 +83,6 @@ def test_rule_parameters_come_from_the_environment() -> None:
         ({"CREDENCE_SECURITY_PROTOCOL": "TLS"}, "CREDENCE_SECURITY_PROTOCOL"),
         ({"CREDENCE_PRODUCER_IDEMPOTENCE": "maybe"}, "CREDENCE_PRODUCER_IDEMPOTENCE"),
         ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "2"}, "CREDENCE_SESSION_TIMEOUT_SECONDS"),
-        ({"CREDENCE_RULE_URGENCY_CONTRACT_PATTERN": "("}, "CREDENCE_RULE_URGENCY_CONTRACT_PATTERN"),
-        ({"CREDENCE_RULE_RISK_POINTS": "minus five"}, "CREDENCE_RULE_RISK_POINTS"),
         ({"CREDENCE_STATE_FLUSH_SECONDS": "0"}, "CREDENCE_STATE_FLUSH_SECONDS"),
         ({"CREDENCE_STATE_CACHE_CUSTOMERS": "0"}, "CREDENCE_STATE_CACHE_CUSTOMERS"),
         ({"CREDENCE_BATCH_MAX_EVENTS": "0"}, "CREDENCE_BATCH_MAX_EVENTS"),
@@ -78,9 +93,6 @@ def test_rule_parameters_come_from_the_environment() -> None:
         ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "inf"}, "CREDENCE_SESSION_TIMEOUT_SECONDS"),
         ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "-1"}, "CREDENCE_MAX_EVENT_SKEW_SECONDS"),
         ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "a day"}, "CREDENCE_MAX_EVENT_SKEW_SECONDS"),
-        ({"CREDENCE_RULE_HIGH_INTENT_MIN_DWELL_SECONDS": "nan"}, "CREDENCE_RULE_HIGH_INTENT_MIN_DWELL_SECONDS"),
-        ({"CREDENCE_RULE_HIGH_INTENT_STREAK": "0"}, "CREDENCE_RULE_HIGH_INTENT_STREAK"),
-        ({"CREDENCE_RULE_DEDUP_HORIZON_MS": "1e9"}, "CREDENCE_RULE_DEDUP_HORIZON_MS"),
     ],
 )
 def test_a_bad_value_names_its_variable(env: dict[str, str], named: str) -> None:
@@ -90,14 +102,11 @@ def test_a_bad_value_names_its_variable(env: dict[str, str], named: str) -> None
 
 def test_every_numeric_setting_has_a_range() -> None:
     assert set(RANGES) == _numeric_fields(Settings)
-    assert set(RULE_RANGES) == _numeric_fields(RuleConfig)
 
 
 def test_every_default_is_in_its_range() -> None:
     for field, (low, high) in RANGES.items():
         assert low <= getattr(Settings(), field) <= high, field
-    for field, (low, high) in RULE_RANGES.items():
-        assert low <= getattr(RuleConfig(), field) <= high, field
 
 
 def _out_of_range(low: float, high: float, integer: bool) -> list[str]:

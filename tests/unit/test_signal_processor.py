@@ -15,7 +15,8 @@ from faust.types import TP
 from prometheus_client import REGISTRY
 
 from scoring.catalog import CUSTOMER_SCORES, DIRECTORY_TOPIC, SIGNAL_DELTAS, TEAM_UPDATES, Catalog
-from scoring.config import DAY_MS, RuleConfig
+from scoring.config import DAY_MS
+from scoring.signal_catalogue import SignalCatalogue
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
 from scoring.replay import LogRecord
@@ -31,7 +32,7 @@ PARTITION = 2
 class Worker:
     """A processor over the stand-ins; ``journal`` holds table writes and acknowledgements in order."""
 
-    def __init__(self, cat: Catalog, cfg: RuleConfig, producer: StubProducer, flush_seconds: float = 3600) -> None:
+    def __init__(self, cat: Catalog, cfg: SignalCatalogue, producer: StubProducer, flush_seconds: float = 3600) -> None:
         self.producer = producer
         self.journal: list[tuple[Any, ...]] = []
         self.table = MemoryTable(self.journal)
@@ -87,7 +88,7 @@ def records() -> list[LogRecord]:
 
 
 def test_a_batch_sends_what_the_engine_decides_and_writes_the_state_before_acknowledging(
-    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+    cat: Catalog, cfg: SignalCatalogue, records: list[LogRecord]
 ) -> None:
     reference = SignalEngine(cat, cfg, DictStore())
     handled = [reference.receive(r.topic, r.key, r.value) for r in records]
@@ -125,7 +126,7 @@ def test_a_batch_sends_what_the_engine_decides_and_writes_the_state_before_ackno
 
 
 def test_states_and_offsets_wait_for_the_sends_they_record(
-    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+    cat: Catalog, cfg: SignalCatalogue, records: list[LogRecord]
 ) -> None:
     worker = Worker(cat, cfg, StubProducer(acknowledge=False))
 
@@ -145,7 +146,7 @@ def test_states_and_offsets_wait_for_the_sends_they_record(
 
 
 def test_a_failed_send_stops_the_worker_with_nothing_written_or_acknowledged(
-    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+    cat: Catalog, cfg: SignalCatalogue, records: list[LogRecord]
 ) -> None:
     worker = Worker(cat, cfg, StubProducer(acknowledge=False), flush_seconds=0)
     failure = ConnectionError("broker gone")
@@ -165,7 +166,7 @@ def test_a_failed_send_stops_the_worker_with_nothing_written_or_acknowledged(
 
 
 def test_a_later_batch_is_written_by_the_next_flush_only(
-    cat: Catalog, cfg: RuleConfig, records: list[LogRecord]
+    cat: Catalog, cfg: SignalCatalogue, records: list[LogRecord]
 ) -> None:
     worker = Worker(cat, cfg, StubProducer())
     later = [record(QUOTES, event_id="q4", ts=at(hours=3), dwell_seconds=300)]
