@@ -16,10 +16,10 @@ from prometheus_client import REGISTRY
 
 from scoring.catalog import CUSTOMER_SCORES, DIRECTORY_TOPIC, SIGNAL_DELTAS, TEAM_UPDATES, Catalog
 from scoring.config import DAY_MS
-from scoring.signal_catalogue import SignalCatalogue
 from scoring.customer import CustomerState
 from scoring.engine import DictStore, SignalEngine
 from scoring.replay import LogRecord
+from scoring.signal_catalogue import SignalCatalogue
 from streams.processing.customer_cache import CustomerCache
 from streams.processing.signal_processor import Edge, SignalProcessor
 from tests.unit.fixtures import CUSTOMER, at, raw_record, record
