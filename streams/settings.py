@@ -11,12 +11,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.config import DAY_MS, RuleConfig
 from scoring.rollup.config import RollupConfig
+from scoring.rollup.water_targets import load_water_levels
 
 PREFIX = "CREDENCE_"
 _SECRET = re.compile(r"password|secret|token", re.I)
@@ -94,9 +96,9 @@ class Settings:
     def max_event_skew_ms(self) -> int:
         return round(self.max_event_skew_seconds * 1000)
 
-    @property
+    @cached_property
     def rollup(self) -> RollupConfig:
-        return RollupConfig(time_zone=self.time_zone)
+        return RollupConfig(time_zone=self.time_zone, water_targets=load_water_levels())
 
     def with_bootstrap(self, servers: str) -> Settings:
         return replace(self, bootstrap_servers=servers)

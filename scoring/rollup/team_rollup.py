@@ -1,4 +1,5 @@
-"""The team stage: team updates in, ``team-credibility`` and heat map records out."""
+"""The team stage: team updates in; ``team-credibility``, ``action-water-levels``,
+``process-diagnosis`` and heat map records out."""
 
 from __future__ import annotations
 
@@ -136,8 +137,9 @@ class TeamRollup:
         for update in updates:
             try:
                 self._accumulate(state, update)
-            except Exception as exc:
-                self.failures.append(TeamFailure(team_id, update, internal_error(exc)))
+            except Exception as exc:  # an InvalidEvent (over capacity) keeps its reason
+                error = exc if isinstance(exc, InvalidEvent) else internal_error(exc)
+                self.failures.append(TeamFailure(team_id, update, error))
                 state = before.savepoint() if before is not None else TeamState(team_id)
                 for earlier in applied:
                     self._accumulate(state, earlier)
@@ -158,14 +160,27 @@ class TeamRollup:
             outputs += self._apply_team(team_id, [update])
         return outputs
 
+    def water_levels(self, team_id: str) -> list[dict[str, Any]]:
+        """The team's current ``action-water-levels`` values, by action then month."""
+        state = self.store.load(team_id)
+        if state is None:
+            return []
+        return [state.water.published[k] for k in sorted(state.water.published, key=lambda k: k.rpartition("|")[::2])]
+
+    def latest_diagnosis(self, team_id: str) -> dict[str, Any] | None:
+        """The team's latest ``process-diagnosis`` value (its latest pair of months)."""
+        state = self.store.load(team_id)
+        return state.water.latest_diagnosis() if state is not None else None
+
     def _accumulate(self, state: TeamState, update: dict[str, Any]) -> None:
         if update["kind"] != "tick":
             state.apply(update, self.cfg)
         state.advance_clock(update_time(update) or state.clock)
 
     def _publish(self, state: TeamState) -> list[Output]:
-        """Score the team as of its clock; publish only a changed record."""
+        """Score the team as of its clock; publish only changed records."""
         state.forget_before(state.clock, self.cfg)
         record = state.publish_if_changed(state.clock, self.cfg)
+        water = state.water.publish(state, self.cfg)
         self.store.save(state)
-        return [Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []
+        return ([Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []) + water
