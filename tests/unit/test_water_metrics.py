@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from scoring.catalog import PROCESS_DIAGNOSIS
 from streams.ops import water_metrics
 from tests.unit.rollup_fixtures import of
-from tests.unit.test_water_level import CLOCK, HISTORY, item, run, utc
+from tests.unit.test_water_level import HISTORY, item, run, utc
 
 LABELS = {"team_id": "T1", "action": "tech_request"}
 
@@ -46,4 +46,3 @@ def test_a_batch_without_a_tick_sets_the_teams_it_published() -> None:
                                   ts="2026-12-10T12:00:00+08:00"))
     water_metrics.after_batch(rollup, out, ticked=False)
     assert sample("credence_action_water_level") == round(2 / 3 * 100, 2)
-    assert CLOCK == rollup.store.load("T1").clock
