@@ -9,11 +9,14 @@ import orjson
 import pytest
 
 from scoring.catalog import ACTION_WATER_LEVELS, PROCESS_DIAGNOSIS
+from scoring.config import RuleConfig
+from scoring.replay import LogRecord, replay
 from scoring.rollup import team
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.team_rollup import TeamRollup
 from scoring.rollup.water_level import month_end, month_of
 from streams.processing.team_store import TableTeamStore, piece_key
+from tests.unit.fixtures import catalog, record
 from tests.unit.rollup_fixtures import new_rollup, of, utc
 
 SHANGHAI = "Asia/Shanghai"
@@ -321,3 +324,20 @@ def test_team_state_stored_before_water_levels_still_loads() -> None:
     rollup.apply("T1", item("o1", "2026-10-02T10:00:00+08:00", "2026-10-02T09:00:00+08:00",
                             ts="2026-11-05T01:00:00+08:00"))
     assert [r["on_time"] for r in rollup.water_levels("T1")] == [1, 0]
+
+
+def as_log(updates: list[dict[str, Any]]) -> list[LogRecord]:
+    """The ``sales-action`` records behind team updates (one event id per report)."""
+    return [
+        record("sales-action", event_id=f"sa-{i}", customer_id="C1", team_id="T1",
+               **{k: v for k, v in u.items() if k != "kind"})
+        for i, u in enumerate(updates)
+    ]
+
+
+def test_replay_publishes_the_levels_and_the_diagnosis() -> None:
+    result = replay(as_log(HISTORY), catalog(), RuleConfig(), now=CLOCK, rollup=CFG, wall_clock=CLOCK)
+    assert result.invalid == [] and result.failed_team_updates == []
+    assert levels(result.outputs) == EXPECTED_LEVELS
+    [*_, diagnosis] = of(result.outputs, PROCESS_DIAGNOSIS)
+    assert {k: v for k, v in diagnosis.items() if k not in {"worst", "as_of"}} == EXPECTED_DIAGNOSIS
