@@ -4,17 +4,13 @@ months before this one (Asia/Shanghai), read back from ``action-water-levels`` a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from scoring.rollup.water_level import month_of, shift
 from tests.integration.scenario import ev
-from tests.support.workers import Deployment, Record, encode_value
+from tests.support.workers import Deployment, Record, replay_all
 
 ZONE = "Asia/Shanghai"
 TEAMS = {"c-east": ("team-east", "east"), "c-west": ("team-west", "west")}
@@ -125,16 +121,7 @@ def test_water_levels_and_the_diagnosis_equal_hand_computed_values_and_replay(
     assert worker.metric_value("credence_action_water_closed_below", team_id="team-west", action="tech_request") == 0
     assert worker.metric_value("credence_process_diagnoses_total", action="tech_request") >= 1
 
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"".join(
-        orjson.dumps({"topic": t, "key": k, "value": orjson.loads(encode_value(v) or b"null")}) + b"\n"
-        for t, k, v in log
-    ))
-    replayed = subprocess.run(
-        [sys.executable, "-m", "streams.cli.main", "replay", str(path), "--now", str(clock_at_end), "--all"],
-        check=True, capture_output=True,
-    )
-    offline = [(o["topic"], o["value"]) for o in map(orjson.loads, replayed.stdout.splitlines()) if "topic" in o]
+    offline = replay_all(log, tmp_path, clock_at_end)
     assert _latest_levels(offline) == _latest_levels(out)
     assert _diagnoses(offline) == diagnoses
 
