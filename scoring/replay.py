@@ -95,6 +95,10 @@ class _Pipeline:
         self.result.outputs += self.teams.tick(now)
         self.result.failed_team_updates += self.teams.take_failures()
 
+    def settle_teams(self) -> None:
+        self.result.outputs += self.teams.settle()
+        self.result.failed_team_updates += self.teams.take_failures()
+
 
 def replay(
     records: Iterable[LogRecord],
@@ -134,6 +138,8 @@ def replay(
     if now is not None:
         pipeline.collect(pipeline.engine.fire_due(now))
         pipeline.tick_teams(now)
+    else:
+        pipeline.settle_teams()
     if heatmap_at is not None:
         result.outputs += pipeline.teams.heatmap(heatmap_at)
     return result

@@ -148,7 +148,7 @@ class TeamRollup:
         if not applied and before is None:
             return []  # a new team that nothing was applied to
         try:
-            return self._publish(state)
+            return self._publish(state, diagnose=any(u["kind"] == "tick" for u in applied))
         except Exception as exc:
             if before is not None:
                 self.store.save(before)
@@ -177,10 +177,20 @@ class TeamRollup:
             state.apply(update, self.cfg)
         state.advance_clock(update_time(update) or state.clock)
 
-    def _publish(self, state: TeamState) -> list[Output]:
-        """Score the team as of its clock; publish only changed records."""
+    def settle(self) -> list[Output]:
+        """What waits for a clock tick (process diagnoses), at each team's own clock: the
+        end of a replay without ``--now``."""
+        outputs: list[Output] = []
+        for state in self.store.all():
+            outputs += self._apply_team(state.team_id, [{"kind": "tick", "now": state.clock}])
+        return outputs
+
+    def _publish(self, state: TeamState, diagnose: bool) -> list[Output]:
+        """Score the team as of its clock; publish only changed records. Diagnoses wait
+        for a clock tick: a month closed by an event is often followed by late reports
+        of its items, and a diagnosis is wanted once, on the whole month."""
         state.forget_before(state.clock, self.cfg)
         record = state.publish_if_changed(state.clock, self.cfg)
-        water = state.water.publish(state, self.cfg)
+        water = state.water.publish(state, self.cfg, diagnose)
         self.store.save(state)
         return ([Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []) + water

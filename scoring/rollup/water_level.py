@@ -100,8 +100,9 @@ class WaterBook:
             tally.on_time += sign * on_time(row)
             tally.version += 1
 
-    def publish(self, state: TeamState, cfg: RollupConfig) -> list[Output]:
-        """The water levels that changed since last published, then the diagnoses due."""
+    def publish(self, state: TeamState, cfg: RollupConfig, diagnose: bool = True) -> list[Output]:
+        """The water levels that changed since last published, then (``diagnose``) the
+        diagnoses due."""
         zone, clock = cfg.time_zone, state.clock
         tallies = self._tallies_of(state.actions, zone)
         region = state.region()
@@ -116,7 +117,7 @@ class WaterBook:
                 self.published[key] = record
                 state.touch("w", key)
                 outputs.append(Output(ACTION_WATER_LEVELS, f"{state.team_id}|{key}", record))
-        for action, records in by_action.items():
+        for action, records in by_action.items() if diagnose else ():
             outputs += self._diagnose(state, action, records, tallies, region, cfg)
         return outputs
 

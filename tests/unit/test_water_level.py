@@ -176,13 +176,24 @@ def last_diagnoses(outputs: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_same_records_in_any_order() -> None:
-    """Backwards, September closes with one item: a first diagnosis, then a new one as
-    each later report changes it; the last is the same."""
+    """Backwards, September closes with one item; the diagnosis waits for the clock tick,
+    when every report is in: one, the same."""
     _, forward = run(HISTORY)
     _, backward = run(HISTORY[::-1])
     assert levels(backward) == levels(forward)
-    assert len(of(backward, PROCESS_DIAGNOSIS)) > 1
+    assert len(of(backward, PROCESS_DIAGNOSIS)) == 1
     assert last_diagnoses(backward) == last_diagnoses(forward)
+
+
+def test_a_late_report_republishes_its_pair_at_the_next_tick() -> None:
+    rollup, _ = run(HISTORY)
+    # o3 was answered 5 h late, not 1 h
+    out = rollup.apply("T1", item("o3", "2026-10-10T10:00:00+08:00", "2026-10-10T15:00:00+08:00",
+                                  ts="2026-12-10T13:00:00+08:00"))
+    assert of(out, PROCESS_DIAGNOSIS) == [] and levels(out) == {}  # the counts did not change
+    [diagnosis] = of(rollup.tick(utc("2026-12-10T13:00:10+08:00")), PROCESS_DIAGNOSIS)
+    assert diagnosis["stall_points"][0] == {"owner": "technical", "missed": 3, "share_of_missed": 0.6,
+                                            "never_done": 1, "mean_hours_late": 4.0, "max_hours_late": 5.0}
 
 
 def test_published_on_change_only() -> None:
@@ -335,9 +346,25 @@ def as_log(updates: list[dict[str, Any]]) -> list[LogRecord]:
     ]
 
 
-def test_replay_publishes_the_levels_and_the_diagnosis() -> None:
-    result = replay(as_log(HISTORY), catalog(), RuleConfig(), now=CLOCK, rollup=CFG, wall_clock=CLOCK)
+@pytest.mark.parametrize("now", [CLOCK, None])
+def test_replay_publishes_the_levels_and_the_diagnosis(now: int | None) -> None:
+    """Without ``--now`` the events' own times close the months (the newest, December 2,
+    closes November) and the diagnosis comes at the end of the log."""
+    result = replay(as_log(HISTORY), catalog(), RuleConfig(), now=now, rollup=CFG, wall_clock=CLOCK)
     assert result.invalid == [] and result.failed_team_updates == []
-    assert levels(result.outputs) == EXPECTED_LEVELS
-    [*_, diagnosis] = of(result.outputs, PROCESS_DIAGNOSIS)
+    expected = EXPECTED_LEVELS if now else {
+        **EXPECTED_LEVELS, "T1|tech_request|2026-12": (3, 1, 0, 100.0, False, False)}  # d1 not yet due
+    assert levels(result.outputs) == expected
+    [diagnosis] = of(result.outputs, PROCESS_DIAGNOSIS)
     assert {k: v for k, v in diagnosis.items() if k not in {"worst", "as_of"}} == EXPECTED_DIAGNOSIS
+
+
+@pytest.mark.parametrize("due_ts", [253_402_300_799_999, utc("9999-12-01T00:00:00Z")])
+def test_a_due_month_past_the_calendar_fails_that_report_alone(due_ts: int) -> None:
+    rollup = new_rollup(CFG)
+    rollup.apply("T1", item("o1", "2026-11-02T10:00:00+08:00"))
+    assert rollup.apply("T1", item("o2", "2026-11-02T10:00:00+08:00") | {"due_ts": due_ts}) == []
+    [failure] = rollup.take_failures()
+    assert (failure.error.reason, failure.update["opportunity_id"]) == ("internal_error", "o2")
+    out = rollup.tick(utc("2026-12-05T00:00:00+08:00"))
+    assert levels(out)["T1|tech_request|2026-11"] == (1, 0, 1, 0.0, True, True)
