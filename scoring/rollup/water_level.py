@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from scoring.catalog import ACTION_WATER_LEVELS, PROCESS_DIAGNOSIS
@@ -36,9 +36,6 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.diagnosis import diagnose
 from scoring.rollup.records import Output
 from scoring.timeutil import format_ts
-
-if TYPE_CHECKING:
-    from scoring.rollup.team import TeamState
 
 #: months a team keeps: the month of its clock and the 12 before it
 KEPT_MONTHS = 13
@@ -61,6 +58,23 @@ def month_end(month: str, zone: str) -> int:
     """Epoch ms at which ``month`` ends in ``zone`` (the next month's first instant)."""
     following = shift(month, 1)
     return int(datetime(int(following[:4]), int(following[5:7]), 1, tzinfo=ZoneInfo(zone)).timestamp()) * 1000
+
+
+class TeamState(Protocol):
+    """What the water book reads of its team (:class:`scoring.rollup.team.TeamState`)."""
+
+    team_id: str
+    clock: int
+    #: item identity -> row (:mod:`scoring.rollup.action_items`)
+    actions: dict[str, list[Any]]
+
+    def region(self) -> str | None: ...
+
+    def touch(self, kind: str, key: str) -> None:
+        """The piece ``kind``/``key`` changed: the team store writes it."""
+
+    def drop(self, kind: str, key: str) -> None:
+        """The piece ``kind``/``key`` is gone: the team store deletes it."""
 
 
 @dataclass
