@@ -27,6 +27,10 @@ TEAM_CREDIBILITY = "team-credibility"
 #: procurement alerts, published from the customer's ledger outbox
 ALERTS = "procurement-alerts"
 CREDIBILITY_HEATMAP = "credibility-heatmap"
+#: per team, action kind and month: the share of items done by their due time
+ACTION_WATER_LEVELS = "action-water-levels"
+#: a team's action below its water-level target two closed months running, and where it stalls
+PROCESS_DIAGNOSIS = "process-diagnosis"
 DEAD_LETTER = "dead-letter"
 #: the internal topic that carries everything the team roll-up needs, keyed by team
 TEAM_UPDATES = "credence-team-updates"

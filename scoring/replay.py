@@ -8,7 +8,7 @@ malformed input can be recorded too), or ``null`` for a tombstone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 import orjson
@@ -95,6 +95,10 @@ class _Pipeline:
         self.result.outputs += self.teams.tick(now)
         self.result.failed_team_updates += self.teams.take_failures()
 
+    def settle_teams(self, at: int) -> None:
+        self.result.outputs += self.teams.settle(at)
+        self.result.failed_team_updates += self.teams.take_failures()
+
 
 def replay(
     records: Iterable[LogRecord],
@@ -108,12 +112,15 @@ def replay(
     max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
 ) -> ReplayResult:
     """Run records in order; the clock is the newest event time seen (then ``now``).
+    Without ``now``, months of the water levels close by ``wall_clock``.
 
     Event times more than ``max_skew_ms`` ahead of ``wall_clock`` (default: the real
     wall clock as the replay starts) are ``future_event``, as in a live worker.
     """
     reference = now_ms() if wall_clock is None else wall_clock
-    pipeline = _Pipeline(catalog, rules, rollup or RollupConfig(), reference, max_skew_ms)
+    # the water-level targets are the catalogue's (``--rules``), like its signals
+    rollup = replace(rollup or RollupConfig(), water_targets=rules.water_levels)
+    pipeline = _Pipeline(catalog, rules, rollup, reference, max_skew_ms)
     result = pipeline.result
     watermark: int | None = None
     for record in records:
@@ -134,6 +141,8 @@ def replay(
     if now is not None:
         pipeline.collect(pipeline.engine.fire_due(now))
         pipeline.tick_teams(now)
+    else:
+        pipeline.settle_teams(reference)
     if heatmap_at is not None:
         result.outputs += pipeline.teams.heatmap(heatmap_at)
     return result

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,9 +97,10 @@ class Settings:
     def max_event_skew_ms(self) -> int:
         return round(self.max_event_skew_seconds * 1000)
 
-    @property
+    @cached_property
     def rollup(self) -> RollupConfig:
-        return RollupConfig(time_zone=self.time_zone)
+        """The roll-up's settings, with the water-level targets of the signal catalogue."""
+        return RollupConfig(time_zone=self.time_zone, water_targets=load_rules(self).water_levels)
 
     def with_bootstrap(self, servers: str) -> Settings:
         return replace(self, bootstrap_servers=servers)

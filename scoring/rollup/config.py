@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scoring.config import DAY_MS, HOUR_MS
 
@@ -39,3 +39,6 @@ class RollupConfig:
     heatmap_hour: int = 17
     heatmap_minute: int = 0
     time_zone: str = "Asia/Shanghai"
+    #: action kind -> monthly water-level target, a share in 0..1 (``water_levels`` of
+    #: the signal catalogue; :func:`scoring.replay.replay` takes them from its catalogue)
+    water_targets: dict[str, float] = field(default_factory=dict, hash=False)

@@ -7,10 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from scoring.rollup.action_items import DUE, item_key, item_row, on_time, upgraded
 from scoring.rollup.config import RollupConfig
+from scoring.rollup.water_level import KEPT_MONTHS, WaterBook, month_end, month_of, shift
 from scoring.rollup.window import TrailingWindow
+from scoring.schema import InvalidEvent
 from scoring.timeutil import format_ts, parse_ts
 
 COMPONENTS = ("action_completion", "signal_strength", "fulfilment")
@@ -40,6 +41,10 @@ def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float
 
 #: how often a team drops facts no window needs any more (amortised housekeeping)
 FORGET_EVERY_MS = 3_600_000
+#: action items a team holds at most (13 months of them): a new item beyond this is
+#: dead-lettered (``team_over_capacity``), so a hostile upstream cannot grow a team
+#: without bound
+MAX_ACTION_ITEMS = 50_000
 
 
 @dataclass
@@ -49,13 +54,15 @@ class TeamState:
 
     A big team (thousands of customers) must not be rewritten whole on every update:
     ``dirty`` and ``removed`` name the pieces (``("c", customer)``, ``("a", action)``,
-    ``("t", delta_id)``, ``("h", "")`` for the rest) a store must write or delete.
+    ``("t", delta_id)``, ``("w"|"d", "action|month")`` for water levels and diagnoses,
+    ``("h", "")`` for the rest) a store must write or delete.
     """
 
     team_id: str
     #: customer_id -> [net_points, activity_ts, as_of, region, previous activity_ts]
     customers: dict[str, list[Any]] = field(default_factory=dict)
-    #: JSON ``[opportunity_id, action]`` -> [ts, due_ts, done_ts]
+    #: item identity (:func:`~scoring.rollup.action_items.item_key`) -> its newest report's
+    #: row (:mod:`scoring.rollup.action_items`), kept while its month is kept
     actions: dict[str, list[Any]] = field(default_factory=dict)
     #: period -> [ts, forecast_amount, actual_amount]
     periods: dict[str, list[Any]] = field(default_factory=dict)
@@ -68,6 +75,8 @@ class TeamState:
     #: the newest time this team has heard of: scores are computed as of it
     clock: int = 0
     forgot_at: int = 0
+    #: monthly water levels and diagnoses as published
+    water: WaterBook = field(default_factory=WaterBook)
     dirty: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
     removed: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
     #: running aggregates for scoring at the clock, built when first needed: customers by
@@ -93,24 +102,27 @@ class TeamState:
                     update["customer_id"], [update["net_points"], activity, as_of, update.get("region"), previous],
                     cfg,
                 )
-                self._touch("c", update["customer_id"])
+                self.touch("c", update["customer_id"])
         elif kind == "customer_left":
             if update["customer_id"] in self.customers:
                 self._set_customer(update["customer_id"], None, cfg)
-                self._drop("c", update["customer_id"])
+                self.drop("c", update["customer_id"])
         elif kind == "delta":
             if update["delta_id"] not in self.trace:
                 entry = {k: v for k, v in update.items() if k != "kind"}
                 self.trace[update["delta_id"]] = {**entry, "ts_ms": parse_ts(update["ts"])}
-                self._touch("t", update["delta_id"])
+                self.touch("t", update["delta_id"])
         elif kind == "action":
-            key = orjson.dumps([update["opportunity_id"], update["action"]]).decode()
+            key = item_key(update)
             held = self.actions.get(key)
+            if held is None and len(self.actions) >= MAX_ACTION_ITEMS:
+                raise InvalidEvent("team_over_capacity", f"{len(self.actions)} action items held")
             if held is None or update["ts"] >= held[0]:
-                self.actions[key] = [update["ts"], update["due_ts"], update.get("done_ts")]
-                self._touch("a", key)
+                row = self.actions[key] = item_row(update)
+                self.water.item_changed(key, held, row, cfg.time_zone)
+                self.touch("a", key)
                 if self._due is not None:
-                    self._due.set(key, update["due_ts"], _on_time(self.actions[key]))
+                    self._due.set(key, row[DUE], on_time(row))
         elif kind == "outcome":
             held = self.periods.get(update["period"])
             if held is None or update["ts"] >= held[0]:
@@ -120,7 +132,7 @@ class TeamState:
                 if len(self.periods) > cfg.fulfilment_periods:
                     # only the newest count: keep the header (one record) small whatever arrives
                     del self.periods[min(self.periods, key=_period_order)]
-                self._touch("h", "")
+                self.touch("h", "")
         else:
             raise ValueError(f"unknown team update kind {kind!r}")
 
@@ -129,15 +141,18 @@ class TeamState:
         if now - self.forgot_at < FORGET_EVERY_MS:
             return
         self.forgot_at = now
-        self._touch("h", "")
+        self.touch("h", "")
         keep_from = now - cfg.trace_keep_ms
         for delta_id in [d for d, t in self.trace.items() if t["ts_ms"] < keep_from]:
             del self.trace[delta_id]
-            self._drop("t", delta_id)
+            self.drop("t", delta_id)
         action_from = now - cfg.action_window_ms
-        for key in [k for k, a in self.actions.items() if a[1] <= action_from]:
-            del self.actions[key]  # out of the window: self._due has dropped it too
-            self._drop("a", key)
+        kept_from = month_end(shift(month_of(now, cfg.time_zone), -KEPT_MONTHS), cfg.time_zone)
+        for key in [k for k, a in self.actions.items() if a[DUE] <= action_from and a[DUE] < kept_from]:
+            # out of the window (self._due has dropped it too) and of the months kept
+            self.water.item_changed(key, self.actions.pop(key), None, cfg.time_zone)
+            self.drop("a", key)
+        self.water.forget_before(now, self, cfg.time_zone)
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
             del self.periods[period]
 
@@ -147,14 +162,15 @@ class TeamState:
         needed."""
         return TeamState(
             self.team_id, dict(self.customers), dict(self.actions), dict(self.periods),
-            dict(self.trace), self.published, self.clock, self.forgot_at, set(self.dirty), set(self.removed),
+            dict(self.trace), self.published, self.clock, self.forgot_at, self.water.copy(),
+            set(self.dirty), set(self.removed),
         )
 
     def advance_clock(self, now: int) -> None:
         """Move the team's clock forward to ``now`` (it never goes back)."""
         if now > self.clock:
             self.clock = now
-            self._touch("h", "")
+            self.touch("h", "")
 
     def _set_customer(self, customer_id: str, row: list[Any] | None, cfg: RollupConfig) -> None:
         """Store a customer's row (``None``: drop it), keeping the running aggregates."""
@@ -172,11 +188,11 @@ class TeamState:
             else:
                 self._active.set(customer_id, row[1], _clamped_net(row, cfg))
 
-    def _touch(self, kind: str, key: str) -> None:
+    def touch(self, kind: str, key: str) -> None:
         self.dirty.add((kind, key))
         self.removed.discard((kind, key))
 
-    def _drop(self, kind: str, key: str) -> None:
+    def drop(self, kind: str, key: str) -> None:
         self.removed.add((kind, key))
         self.dirty.discard((kind, key))
 
@@ -193,16 +209,15 @@ class TeamState:
         if now == self.clock:  # every score but a heat map's snapshot of a past moment
             if self._due is None:
                 self._due = TrailingWindow.of(
-                    cfg.action_window_ms, now, ((key, a[1], _on_time(a)) for key, a in self.actions.items())
+                    cfg.action_window_ms, now, ((key, a[DUE], on_time(a)) for key, a in self.actions.items())
                 )
             self._due.advance(now)
             return self._due.total / len(self._due) * 100 if len(self._due) else None
         start = now - cfg.action_window_ms
-        due = [a for a in self.actions.values() if start < a[1] <= now]
+        due = [a for a in self.actions.values() if start < a[DUE] <= now]
         if not due:
             return None
-        on_time = sum(_on_time(a) for a in due)
-        return on_time / len(due) * 100
+        return sum(on_time(a) for a in due) / len(due) * 100
 
     def _signal_strength(self, now: int, cfg: RollupConfig) -> float | None:
         full = cfg.strength_full_points
@@ -279,13 +294,13 @@ class TeamState:
             # the team lost its last component: say so, or the compacted topic keeps
             # its old score forever
             self.published = ["no data"]
-            self._touch("h", "")
+            self.touch("h", "")
             return self._no_data(now)
         comparable = [record["score"], record["band"], record["components"], record["region"]]
         if comparable == self.published:
             return None
         self.published = comparable
-        self._touch("h", "")
+        self.touch("h", "")
         return record
 
     # -- persistence -----------------------------------------------------------
@@ -298,25 +313,29 @@ class TeamState:
     def piece(self, kind: str, key: str) -> Any:
         if kind == "h":
             return self.header()
-        pieces: dict[str, dict[str, Any]] = {"c": self.customers, "a": self.actions, "t": self.trace}
-        return pieces[kind][key]
+        return self._pieces()[kind][key]
+
+    def _pieces(self) -> dict[str, dict[str, Any]]:
+        return {"c": self.customers, "a": self.actions, "t": self.trace,
+                "w": self.water.published, "d": self.water.diagnoses}
 
     @classmethod
     def from_pieces(cls, header: dict[str, Any], pieces: list[tuple[str, str, Any]]) -> TeamState:
         state = cls(header["t"], periods=header["p"], published=header["pub"],
                     clock=header["clk"], forgot_at=header["fa"])
-        targets: dict[str, dict[str, Any]] = {"c": state.customers, "a": state.actions, "t": state.trace}
+        targets = state._pieces()
         for kind, key, value in pieces:
-            targets[kind][key] = value
+            targets[kind][key] = upgraded(key, value) if kind == "a" else value
         return state
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.header(), "c": self.customers, "a": self.actions, "tr": self.trace}
+        return {**self.header(), "c": self.customers, "a": self.actions, "tr": self.trace,
+                "w": self.water.published, "d": self.water.diagnoses}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TeamState:
-        pieces = [("c", k, v) for k, v in d["c"].items()] + [("a", k, v) for k, v in d["a"].items()]
-        return cls.from_pieces(d, pieces + [("t", k, v) for k, v in d["tr"].items()])
+        named = {"c": d["c"], "a": d["a"], "t": d["tr"], "w": d.get("w", {}), "d": d.get("d", {})}
+        return cls.from_pieces(d, [(kind, k, v) for kind, held in named.items() for k, v in held.items()])
 
 
 def _period_order(period: str) -> list[Any]:
@@ -328,12 +347,6 @@ def _clamped_net(customer: list[Any], cfg: RollupConfig) -> float:
     """A customer's net points (``[net_points, ...]``) within 0..full: summed over the
     active customers, then divided by their count and by full, its signal strength."""
     return float(min(max(customer[0], 0), cfg.strength_full_points))
-
-
-def _on_time(action: list[Any]) -> int:
-    """1 if the action (``[ts, due_ts, done_ts]``) was done by its due time, else 0."""
-    _, due_ts, done_ts = action
-    return 1 if done_ts is not None and done_ts <= due_ts else 0
 
 
 def _activity_at(customer: list[Any], now: int) -> int | None:

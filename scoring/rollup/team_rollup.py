@@ -1,4 +1,5 @@
-"""The team stage: team updates in, ``team-credibility`` and heat map records out."""
+"""The team stage: team updates in; ``team-credibility``, ``action-water-levels``,
+``process-diagnosis`` and heat map records out."""
 
 from __future__ import annotations
 
@@ -136,8 +137,9 @@ class TeamRollup:
         for update in updates:
             try:
                 self._accumulate(state, update)
-            except Exception as exc:
-                self.failures.append(TeamFailure(team_id, update, internal_error(exc)))
+            except Exception as exc:  # an InvalidEvent (over capacity) keeps its reason
+                error = exc if isinstance(exc, InvalidEvent) else internal_error(exc)
+                self.failures.append(TeamFailure(team_id, update, error))
                 state = before.savepoint() if before is not None else TeamState(team_id)
                 for earlier in applied:
                     self._accumulate(state, earlier)
@@ -146,7 +148,7 @@ class TeamRollup:
         if not applied and before is None:
             return []  # a new team that nothing was applied to
         try:
-            return self._publish(state)
+            return self._publish(state, diagnose=any(u["kind"] == "tick" for u in applied))
         except Exception as exc:
             if before is not None:
                 self.store.save(before)
@@ -158,14 +160,44 @@ class TeamRollup:
             outputs += self._apply_team(team_id, [update])
         return outputs
 
+    def water_levels(self, team_id: str) -> list[dict[str, Any]]:
+        """The team's current ``action-water-levels`` values, by action then month."""
+        state = self.store.load(team_id)
+        if state is None:
+            return []
+        return [state.water.published[k] for k in sorted(state.water.published, key=lambda k: k.rpartition("|")[::2])]
+
+    def latest_diagnosis(self, team_id: str) -> dict[str, Any] | None:
+        """The team's latest ``process-diagnosis`` value (its latest pair of months)."""
+        state = self.store.load(team_id)
+        return state.water.latest_diagnosis() if state is not None else None
+
     def _accumulate(self, state: TeamState, update: dict[str, Any]) -> None:
         if update["kind"] != "tick":
             state.apply(update, self.cfg)
         state.advance_clock(update_time(update) or state.clock)
 
-    def _publish(self, state: TeamState) -> list[Output]:
-        """Score the team as of its clock; publish only a changed record."""
+    def settle(self, at: int) -> list[Output]:
+        """The end of a replay without ``--now``: every team's water levels and due
+        diagnoses as of ``at`` (the replay's wall clock) where that is past the team's
+        clock, as a live worker's clock ticks would have closed its months by now. Team
+        scores stay as of the team's own clock (the newest event time)."""
+        outputs: list[Output] = []
+        for state in self.store.all():
+            try:
+                outputs += state.water.publish(state, self.cfg, clock=at)
+            except Exception as exc:
+                self.failures.append(TeamFailure(state.team_id, {"kind": "tick", "now": at}, internal_error(exc)))
+                continue
+            self.store.save(state)
+        return outputs
+
+    def _publish(self, state: TeamState, diagnose: bool) -> list[Output]:
+        """Score the team as of its clock; publish only changed records. Diagnoses wait
+        for a clock tick: a month closed by an event is often followed by late reports
+        of its items, and a diagnosis is wanted once, on the whole month."""
         state.forget_before(state.clock, self.cfg)
         record = state.publish_if_changed(state.clock, self.cfg)
+        water = state.water.publish(state, self.cfg, diagnose)
         self.store.save(state)
-        return [Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []
+        return ([Output(TEAM_CREDIBILITY, state.team_id, record)] if record else []) + water

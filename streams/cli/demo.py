@@ -1,4 +1,5 @@
-"""Synthetic demo traffic: several teams' customers walking through every rule,
+"""Synthetic demo traffic: several teams' customers walking through every rule, two
+closed months of technical requests (one team's technical department answers late),
 plus a few malformed records, and a console printer for what comes out."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from scoring.catalog import (
+    ACTION_WATER_LEVELS,
     ALERTS,
     DEAD_LETTER,
     DIRECTORY_TOPIC,
     DOCUMENT_OPEN,
     FORECAST_OUTCOME,
+    PROCESS_DIAGNOSIS,
     ROLE_LOGIN,
     RUSH_DELIVERY,
     SALES_ACTION,
@@ -25,6 +28,7 @@ from scoring.catalog import (
     STALE_UPDATE,
     TEAM_CREDIBILITY,
 )
+from scoring.rollup.water_level import month_end, month_of, shift
 from streams.kafka.client import client_options
 from streams.settings import Settings
 
@@ -53,6 +57,33 @@ def forecast_history(now: int) -> list[tuple[str, str, Any]]:
                 "forecast_amount": forecast, "actual_amount": round(actual, 2),
             }))
     return records
+
+
+#: team-east's technical requests: how many hours late each was answered (None: never)
+LATE_TECH_REQUESTS = (None, 1.5, 2.5, 3.5, None)
+
+
+def tech_request_history(now: int, zone: str) -> list[tuple[str, str, Any]]:
+    """Five technical requests per team in each of the two closed months before ``now``
+    (in ``zone``), in time order. team-east's technical department answers one on time,
+    three late and one never: 20 % against a 95 % target, two months running, so a
+    process diagnosis follows; the other teams answer all on time."""
+    records = []
+    for t, (team, _) in enumerate(TEAMS):
+        customer = f"cust-{t:04d}"  # directory_record(t) puts it in this team
+        for back in (2, 1):
+            month = shift(month_of(now, zone), -back)
+            start = month_end(shift(month, -1), zone)
+            for i in range(5):
+                due = start + (1 + 5 * i) * 86_400_000 + 10 * HOUR_MS
+                late = LATE_TECH_REQUESTS[i] if team == "team-east" and i else -1.0
+                done = None if late is None else due + round(late * HOUR_MS)
+                item = f"{team}-{month}-tr{i}"
+                value = {"event_id": item, "ts": due if done is None else done, "customer_id": customer,
+                         "opportunity_id": f"opp-{item}", "team_id": team, "action": "tech_request",
+                         "action_id": item, "due_ts": due, "owner": "sales" if i == 0 else "technical"}
+                records.append((SALES_ACTION, customer, value | ({} if done is None else {"done_ts": done})))
+    return sorted(records, key=lambda r: r[2]["ts"])
 
 
 def customer_story(n: int, now: int, rng: random.Random) -> list[tuple[str, str, Any]]:
@@ -104,7 +135,7 @@ async def produce_demo(
     try:
         for n in range(customers):
             await _send(producer, settings, directory_record(n))
-        for record in forecast_history(now_ms()):
+        for record in forecast_history(now_ms()) + tech_request_history(now_ms(), settings.time_zone):
             await _send(producer, settings, record)
         for n in itertools.count():
             for record in [directory_record(n + customers), *customer_story(n, now_ms(), rng)]:
@@ -157,11 +188,40 @@ def describe(topic: str, record: dict[str, Any]) -> str:
             return f"TEAM {record['team_id']:<11} no data left"
         parts = ", ".join(f"{k}={v}" for k, v in record["components"].items() if v is not None)
         return f"TEAM {record['team_id']:<11} score={record['score']:6.2f} {record['band']:<6} ({parts})"
+    if topic == ACTION_WATER_LEVELS:
+        return (
+            f"WATER {record['team_id']:<11} {record['action']} {record['month']}: {record['on_time']} of "
+            f"{record['due']} on time = {record['level']} (target {record['target']})"
+            + (" BELOW" if record["below"] else "")
+        )
+    if topic == PROCESS_DIAGNOSIS:
+        return describe_diagnosis(record)
     return f"dead-letter  {record['reason']:<15} from {record['topic']}: {record['detail']}"
 
 
+def describe_diagnosis(record: dict[str, Any]) -> str:
+    """e.g. ``technical: 6 of 8 misses, 2.5 h late on average (max 3.5 h), 2 never done``."""
+    months = ", ".join(f"{m['month']} {m['level']}" for m in record["months"])
+    points = "; ".join(
+        f"{p['owner']}: {p['missed']} of {record['missed']} misses"
+        + (f", {p['mean_hours_late']} h late on average (max {p['max_hours_late']} h)" if p["mean_hours_late"] is not None else "")
+        + (f", {p['never_done']} never done" if p["never_done"] else "")
+        for p in record["stall_points"]
+    )
+    return (
+        f"DIAGNOSIS {record['team_id']} {record['action']} below {record['target']} two closed months "
+        f"running ({months}): {points}"
+    )
+
+
+def _worth_printing(topic: str, record: dict[str, Any]) -> bool:
+    """Water levels: only closed months of kinds with a target (open ones change all the time)."""
+    return topic != ACTION_WATER_LEVELS or (record["final"] and record["target"] is not None and record["due"] > 0)
+
+
 async def print_outputs(settings: Settings) -> None:
-    topics = [SIGNAL_DELTAS, ALERTS, TEAM_CREDIBILITY, DEAD_LETTER]
+    topics = [SIGNAL_DELTAS, ALERTS, TEAM_CREDIBILITY, ACTION_WATER_LEVELS, PROCESS_DIAGNOSIS, DEAD_LETTER]
     async for topic, record in tail(settings, topics):
-        print(describe(topic, record), flush=True)
+        if _worth_printing(topic, record):
+            print(describe(topic, record), flush=True)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from faust.types import AppT, TopicT
 
 from scoring.catalog import (
+    ACTION_WATER_LEVELS,
     ALERTS,
     CREDIBILITY_HEATMAP,
     CUSTOMER_SCORES,
     DEAD_LETTER,
+    PROCESS_DIAGNOSIS,
     RISK_TICKS,
     SIGNAL_DELTAS,
     TEAM_CREDIBILITY,
@@ -23,7 +25,7 @@ catalog: Catalog = load_catalog()
 #: Everything either agent writes, by SPEC topic name.
 OUTPUTS = (
     SIGNAL_DELTAS, CUSTOMER_SCORES, ALERTS, TEAM_CREDIBILITY,
-    CREDIBILITY_HEATMAP, DEAD_LETTER, TEAM_UPDATES, RISK_TICKS,
+    CREDIBILITY_HEATMAP, ACTION_WATER_LEVELS, PROCESS_DIAGNOSIS, DEAD_LETTER, TEAM_UPDATES, RISK_TICKS,
 )
 
 

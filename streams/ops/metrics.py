@@ -43,6 +43,30 @@ TEAM_BAND = Gauge(
     "1 for the band a team is in (red, yellow, green), 0 for the others.",
     ["team_id", "band"],
 )
+WATER_LEVEL = Gauge(
+    "credence_action_water_level",
+    "The current month's action water level (0-100: share of the items due this month and "
+    "decided so far that were done by their due time), per team and action kind; NaN "
+    "while none is decided.",
+    ["team_id", "action"],
+)
+WATER_TARGET = Gauge(
+    "credence_action_water_target",
+    "The water-level target (0-100) of an action kind, for each team that has its items.",
+    ["team_id", "action"],
+)
+WATER_CLOSED_BELOW = Gauge(
+    "credence_action_water_closed_below",
+    "1 if the team's latest closed month of the action kind was below its water-level "
+    "target, else 0.",
+    ["team_id", "action"],
+)
+DIAGNOSES = Counter(
+    "credence_process_diagnoses_total",
+    "Process diagnoses published (an action kind below target two closed months running), "
+    "by action kind.",
+    ["action"],
+)
 HEATMAPS = Counter(
     "credence_heatmap_snapshots_total", "Weekly heat map records published (one per region)."
 )

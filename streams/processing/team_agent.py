@@ -28,7 +28,7 @@ from scoring.timeutil import now_ms
 from streams.kafka.dead_letters import send_dead_letter
 from streams.kafka.publish import Publisher
 from streams.kafka.topics import Topics, catalog
-from streams.ops import metrics
+from streams.ops import metrics, water_metrics
 from streams.processing.team_store import TableTeamStore
 from streams.settings import Settings
 
@@ -82,6 +82,7 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
         store.invalidate()
         metrics.TEAM_SCORE.clear()  # the worker that now owns the teams re-publishes them
         metrics.TEAM_BAND.clear()
+        water_metrics.clear()
 
     @app.timer(settings.team_tick_seconds, on_leader=True)
     async def team_clock() -> None:
@@ -101,6 +102,7 @@ async def handle_batch(
     pending: list[tuple[str, dict[str, Any]]] = []
     sources: dict[int, Any] = {}  # id of a pending update -> the message it came in
     failed: list[_Failed] = []
+    ticked = False
 
     def apply_pending() -> None:
         nonlocal published, pending
@@ -117,6 +119,7 @@ async def handle_batch(
             if kind in {"tick", "heatmap"}:
                 apply_pending()
                 if kind == "tick":
+                    ticked = True
                     published += rollup.tick(update["now"])
                     failed.extend(_Failed(message, f.update | {"team_id": f.team_id}, f.error)
                                   for f in rollup.take_failures())
@@ -145,6 +148,7 @@ async def handle_batch(
             _observe(record.value)
         elif record.topic == CREDIBILITY_HEATMAP:
             metrics.HEATMAPS.inc()
+    water_metrics.after_batch(rollup, published, ticked)
     await store.flush()
     acks = await publisher.send_outputs(published)
     for failure in failed:

@@ -1,6 +1,6 @@
 """Team states in the one-partition ``team-state`` table, kept piecewise.
 
-A team's customers, actions and deltas are separate table keys, so an update writes
+A team's customers, actions, deltas, water levels and diagnoses are separate table keys, so an update writes
 (and sends to the changelog) only what changed, however big the team. The worker that
 owns the partition keeps every team in memory, loaded with one scan of the table when
 it is first needed after a rebalance. Changed pieces are written in bulk when the team
@@ -83,7 +83,7 @@ class TableTeamStore:
             kind, _, rest = raw_key.partition(_SEP)
             if kind == b"h":
                 headers[rest.decode()] = orjson.loads(raw)
-            elif kind in {b"c", b"a", b"t"}:
+            elif kind in {b"c", b"a", b"t", b"w", b"d"}:
                 team, _, key = rest.partition(_SEP)
                 pieces[team.decode()].append((kind.decode(), key.decode(), orjson.loads(raw)))
         return {

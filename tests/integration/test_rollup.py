@@ -14,7 +14,7 @@ import orjson
 
 from scoring.rollup.alerts import effective_alerts
 from tests.integration.scenario import DAY, HOUR, ev
-from tests.support.workers import Deployment, Record, encode_value
+from tests.support.workers import Deployment, Record, encode_value, replay_all
 
 TEAMS = {"c1": ("team-red", "east"), "c2": ("team-red", "east"),
          "c3": ("team-green", "west"), "c4": ("team-green", "west")}
@@ -113,17 +113,7 @@ def test_team_credibility_scores_and_alerts(deployment: Deployment, tmp_path: Pa
     assert scores["c1"]["breakdown"] == {"decision_chain": 12, "urgency": 6}
     assert scores["c1"]["last_delta"]["signal"] in {"decision_chain", "urgency"}
 
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"".join(
-        orjson.dumps({"topic": t, "key": k, "value": orjson.loads(encode_value(v) or b"null")}) + b"\n"
-        for t, k, v in log
-    ))
-    replayed = subprocess.run(
-        [sys.executable, "-m", "streams.cli.main", "replay", str(path), "--now", str(clock_at_end), "--all"],
-        check=True, capture_output=True,
-    )
-    offline = [orjson.loads(line) for line in replayed.stdout.splitlines()]
-    outputs = [(o["topic"], o["value"]) for o in offline if "topic" in o and "value" in o]
+    outputs = replay_all(log, tmp_path, clock_at_end)
     offline_teams = _latest(outputs, "team-credibility", "team_id")
     assert {k: _strip(v, "ts") for k, v in offline_teams.items()} == {
         k: _strip(v, "ts") for k, v in teams.items()

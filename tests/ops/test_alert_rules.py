@@ -27,6 +27,7 @@ REQUIRED_ALERTS = {
     "CredenceDeadLetterRate": "credence_dead_letters_total",
     "CredenceNoSignalDeltas": "credence_signal_deltas_total",
     "CredenceTeamRed": "credence_team_credibility_band",
+    "CredenceActionWaterLevelBelowTarget": "credence_action_water_closed_below",
 }
 
 

@@ -66,6 +66,8 @@ def test_dashboard_shows_what_operations_asked_for() -> None:
     assert has("histogram_quantile(", "credence_event_to_delta_seconds_bucket", "le")
     assert has("credence_consumer_lag_records")
     assert has("credence_dead_letters_total", "by (reason)")
+    assert has("credence_action_water_level", "team_id", "action")
+    assert has("credence_action_water_target")
     types = {p["type"] for p in _panels()}
     assert {"table", "timeseries", "status-history"} <= types
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.scenario import Scenario, build
+from tests.integration.scenario import Scenario, build, ev
 from tests.ops.prometheus_server import PrometheusServer, render_config
 from tests.ops.support import (
     WORKER_JOB,
@@ -68,6 +68,10 @@ def live(tansu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]
             topic="customer-directory", outcome="accepted",
         )
         deployment.produce(scenario.bad + scenario.good)
+        # a technical request done on time last month: the water-level gauges get series
+        due = int(time.time() * 1000) - 35 * 86_400_000
+        deployment.produce([ev("sales-action", "wl-1", due, "c-hi", opportunity_id="wl-o1", team_id="team-a",
+                               action="tech_request", due_ts=due, done_ts=due)])
         yield Live(deployment, worker, prometheus, scenario)
     finally:
         prometheus.stop()

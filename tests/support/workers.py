@@ -32,6 +32,20 @@ def encode_value(value: Any) -> bytes | None:
     return value.encode() if isinstance(value, str) else orjson.dumps(value)
 
 
+def replay_all(log: Iterable[Record], workdir: Path, now: int) -> list[tuple[str, dict[str, Any]]]:
+    """``credence replay --all --now now`` of ``log``: the roll-up records, as (topic, value)."""
+    path = workdir / "events.jsonl"
+    path.write_bytes(b"".join(
+        orjson.dumps({"topic": t, "key": k, "value": orjson.loads(encode_value(v) or b"null")}) + b"\n"
+        for t, k, v in log
+    ))
+    replayed = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "replay", str(path), "--now", str(now), "--all"],
+        check=True, capture_output=True,
+    )
+    return [(o["topic"], o["value"]) for o in map(orjson.loads, replayed.stdout.splitlines()) if "topic" in o]
+
+
 @dataclass
 class Deployment:
     """One isolated Credence deployment on a broker: its own topic prefix and group."""

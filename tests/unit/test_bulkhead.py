@@ -333,5 +333,7 @@ def test_a_failing_scheduled_heat_map_is_reported_and_the_teams_still_move_on(mo
 
     [failure] = rollup.take_failures()
     assert failure.update["kind"] == "heatmap" and "RuntimeError: injected heat map fault" in failure.error.detail
-    assert out == [] and rollup.store.load("T1").clock == NOW + 7 * D  # T1's score did not change
+    # T1's score did not change; a month passed: its water levels closed November and opened December
+    assert [(o.key, o.value["final"]) for o in out] == [("T1|call|2026-11", True), ("T1|call|2026-12", False)]
+    assert rollup.store.load("T1").clock == NOW + 7 * D
     assert rollup.store.last_heatmap() == failure.update["at"]  # not tried again at every tick

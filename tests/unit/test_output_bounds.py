@@ -249,3 +249,21 @@ def test_a_teams_stored_header_holds_only_the_periods_that_count():
     state = rollup.store.load(TEAM_ID)
     assert state is not None and sorted(state.periods) == periods[-ROLLUP.fulfilment_periods :]
     assert len(orjson.dumps(state.header())) < 4 * 1024
+
+
+def test_water_levels_and_a_diagnosis_of_hostile_items(hostile):
+    """Two months of missed items, every field at its longest, 60 owners: the diagnosis
+    lists at most 50 stall points and 10 items."""
+    outputs, _ = hostile
+    action = next(u for u in team_updates(outputs)[TEAM_ID] if u["kind"] == "action")
+    rollup = TeamRollup(RollupConfig(water_targets={action["action"]: 0.95}), DictTeamStore())
+    for i in range(120):
+        due = T0 - (i % 2 + 1) * 31 * DAY_MS
+        item = {**action, "ts": due, "due_ts": due, "action_id": longest(128, f"a{i}"), "owner": longest(64, f"o{i % 60}")}
+        del item["done_ts"]
+        rollup.apply(TEAM_ID, item)
+    records = rollup.tick(T0)
+    [diagnosis] = [r for r in records if r.topic == "process-diagnosis"]
+    assert len(diagnosis.value["stall_points"]) == 50 and len(diagnosis.value["worst"]) == 10
+    assert size(diagnosis) <= budget("process-diagnosis") / 10
+    assert max(size(r) for r in records if r.topic == "action-water-levels") <= budget("action-water-levels") / 100

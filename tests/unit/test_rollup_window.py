@@ -45,7 +45,7 @@ def recount(state: TeamState) -> tuple[float | None, float | None, str | None]:
     """Action completion and signal strength at the clock, and the region, from scratch."""
     now = state.clock
     due = [a for a in state.actions.values() if now - CFG.action_window_ms < a[1] <= now]
-    completion = sum(1 for _, d, done in due if done is not None and done <= d) / len(due) * 100 if due else None
+    completion = sum(1 for a in due if a[2] is not None and a[2] <= a[1]) / len(due) * 100 if due else None
     full = CFG.strength_full_points
     active = [c for c in state.customers.values()
               if c[1] is not None and now - CFG.activity_window_ms < c[1] <= now]
