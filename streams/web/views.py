@@ -3,7 +3,8 @@
 | path | answer |
 |---|---|
 | ``GET /teams`` | every scored team's ``team-credibility`` record as of now, sorted by team |
-| ``GET /teams/{team_id}`` | one team's record (404 JSON if the team has no score) |
+| ``GET /teams/{team_id}`` | the team page (HTML): score, components, monthly water levels, latest diagnosis (404 for a team that has sent nothing) |
+| ``GET /teams/{team_id}.json`` | the same as JSON: ``credibility`` (the record, ``null`` without a score), ``water_levels``, ``diagnosis``, ``diagnosis_words`` |
 | ``GET /teams/{team_id}/traceability.csv[?week=YYYY-MM-DD]`` | the team's signal traceability list (bearer token) |
 | ``GET /heatmap`` | the regional heat map as of now, as an HTML page |
 | ``GET /heatmap.json`` | the same data as JSON (without traceability lists: they hold IP addresses) |
@@ -20,7 +21,9 @@ Scores are computed when asked: ``TeamState.record(now)`` with ``now`` the wall 
 (The team agent's periodic re-score uses the later of the wall clock and the newest
 event time the team has seen: the two differ only for events stamped in the future.)
 
-Routing between workers: :mod:`streams.web.routing`; the page: :mod:`streams.web.pages`.
+Routing between workers: :mod:`streams.web.routing`; the pages: :mod:`streams.web.pages`
+(heat map), :mod:`streams.web.team_page`. A team id ending in ``.json`` has its page
+as JSON only (``/teams/x.json.json``).
 
 **Load.** The web server shares the event loop with event processing, so web work is
 bounded: the answers built from every team (``/teams``, ``/heatmap``,
@@ -47,17 +50,25 @@ from faust.web import Request, Response
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceability_csv
 from scoring.rollup.team import TeamState
+from scoring.team_page import team_page
 from scoring.timeutil import format_ts, now_ms
 from streams.app import app, settings
-from streams.processing.team_agent import store
+from streams.processing.team_agent import rollup, store
 from streams.web.auth import NO_STORE, check_bearer
 from streams.web.pages import heatmap_data, heatmap_html
 from streams.web.routing import TeamTableView
 from streams.web.shared_result import SharedResult
+from streams.web.team_page import not_found_html, team_page_html
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: the answers built from every team are at most this old
 SNAPSHOT_SECONDS = 1.0
+#: the headers of every HTML page: no script, no request to anywhere
+HTML_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
 #: teams scored between two yields to the event loop while a snapshot is computed
 SCORE_CHUNK = 200
 
@@ -129,14 +140,23 @@ class TeamsView(TeamTableView):
 
 @app.page("/teams/{team_id}")
 class TeamView(TeamTableView):
+    """The team page (:mod:`streams.web.team_page`); its data as JSON when the path ends
+    in ``.json``. A team that has sent nothing is 404 either way."""
+
     async def local(self, request: Request, **kwargs: Any) -> Response:
         team_id = kwargs["team_id"]
+        as_json = team_id.endswith(".json")
+        team_id = team_id.removesuffix(".json")
         team = one_team(team_id)
-        record = team.record(now_ms(), settings.rollup) if team is not None else None
-        if record is None:
-            detail = "unknown team" if team is None else "the team has no score yet (no component has data)"
-            return self.json({"error": "not_found", "team_id": team_id, "detail": detail}, status=404)
-        return self.json(record)
+        if team is None:
+            if as_json:
+                return self.json({"error": "not_found", "team_id": team_id, "detail": "unknown team"}, status=404)
+            return self.bytes(not_found_html(team_id).encode("utf-8"), status=404, headers=HTML_HEADERS)
+        page = team_page(team_id, team.record(now_ms(), settings.rollup), rollup.water_levels(team_id),
+                         rollup.latest_diagnosis(team_id))
+        if as_json:
+            return self.json(page)
+        return self.bytes(team_page_html(page, settings.rollup).encode("utf-8"), headers=HTML_HEADERS)
 
 
 @app.page("/teams/{team_id}/traceability.csv")
@@ -195,11 +215,4 @@ class HeatmapView(TeamTableView):
         page = await snapshot.answer(
             "heatmap", lambda s: heatmap_html(heatmap_data(s.records, s.at, cfg), s.at, cfg).encode("utf-8")
         )
-        return self.bytes(
-            page,
-            headers={
-                "Content-Type": "text/html; charset=utf-8",
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return self.bytes(page, headers=HTML_HEADERS)
