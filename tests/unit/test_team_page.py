@@ -125,6 +125,12 @@ def test_no_diagnosis() -> None:
     assert diagnosis_words(None) is None
 
 
+def test_a_team_without_score_or_levels_yet() -> None:
+    text = " ".join("".join(Elements(team_page_html(team_page("team-a", None, [], None), CFG)).text).split())
+    assert "No score yet" in text and "No required sales action of this team has fallen due yet." in text
+    assert "No diagnosis" in text
+
+
 # -- HTML ---------------------------------------------------------------------
 
 
