@@ -15,11 +15,6 @@ from typing import Any
 POINT_FIELDS = ("month", "due", "on_time", "missed", "level", "target", "below", "final")
 
 
-def target_level(target: float | None) -> float | None:
-    """A target (a share, 0..1, as in the rules file) on the scale of a level (0..100)."""
-    return None if target is None else round(target * 100, 2)
-
-
 def month_axis(months: Iterable[str]) -> list[str]:
     """Every calendar month from the first to the last of ``months`` (``YYYY-MM``): a
     month without a record keeps its place on the time axis."""
@@ -36,13 +31,13 @@ def month_axis(months: Iterable[str]) -> list[str]:
 
 def water_series(levels: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One series per action kind, in the records' order (action, then month). A
-    series' ``target`` is its newest month's (on the level scale); each point keeps its
-    own month's, so a target changed in the rules file shows where it changed."""
+    series' ``target`` is its newest month's; each point keeps its own month's, so a
+    target changed in the rules file shows where it changed. Targets are in the
+    levels' unit (percent: the rules file's 0.95 is 95.0)."""
     series: dict[str, dict[str, Any]] = {}
     for record in levels:
         entry = series.setdefault(record["action"], {"action": record["action"], "target": None, "points": []})
         point = {k: record.get(k) for k in POINT_FIELDS}
-        point["target"] = target_level(point["target"])
         entry["points"].append(point)
         entry["target"] = point["target"]
     return list(series.values())
@@ -93,11 +88,11 @@ def diagnosis_words(diagnosis: dict[str, Any] | None) -> dict[str, Any] | None:
         f"{m['month']} at {fmt_percent(m.get('level'))} ({m.get('on_time', 0)} of {m.get('due', 0)} on time)"
         for m in months
     )
-    target = target_level(diagnosis.get("target"))
+    target = diagnosis.get("target")
     goal = f"its target of {fmt_percent(target)}" if target is not None else "its target"
     running = "two" if len(months) == 2 else str(len(months))
     points = diagnosis.get("stall_points", [])
-    total = sum(p["missed"] for p in points)
+    total = diagnosis.get("missed", sum(p["missed"] for p in points))  # the list may be cut short
     never = _count(diagnosis.get("never_done"))
     return {
         "summary": f"{diagnosis['action']} was below {goal} {running} closed months running: {detail}.",

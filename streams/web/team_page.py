@@ -17,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from scoring.rollup.config import RollupConfig
-from scoring.team_page import fmt_number, fmt_percent
+from scoring.team_page import fmt_hours, fmt_number, fmt_percent
 from scoring.timeutil import parse_ts
 
 _TEMPLATES = files(__package__) / "templates"
@@ -173,8 +173,8 @@ def _credibility_html(record: dict[str, Any] | None) -> str:
             f'<th scope="col">Value</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _diagnosis_html(words: dict[str, Any] | None) -> str:
-    if words is None:
+def _diagnosis_html(words: dict[str, Any] | None, diagnosis: dict[str, Any] | None, cfg: RollupConfig) -> str:
+    if words is None or diagnosis is None:
         return ('<p class="empty-state">No diagnosis: no action kind with a target has been below it in two '
                 'closed months running.</p>')
     never = f'<p class="never-done">{_e(words["never_done"])}</p>' if words["never_done"] else ""
@@ -182,7 +182,21 @@ def _diagnosis_html(words: dict[str, Any] | None) -> str:
             '<p class="note">Where it stalls: who had to act, how many of the misses were theirs, and how late '
             'the items they did late were.</p>'
             f'<ul class="stall-points">{"".join(f"<li>{_e(w)}</li>" for w in words["stall_points"])}</ul>'
-            f"{never}")
+            f'{never}{_worst_html(diagnosis.get("worst", []), cfg)}')
+
+
+def _worst_html(worst: list[dict[str, Any]], cfg: RollupConfig) -> str:
+    if not worst:
+        return ""
+    rows = "".join(
+        f'<tr class="worst-item"><th scope="row">{_e(item.get("action_id") or item.get("opportunity_id") or "")}</th>'
+        f'<td>{_e(item["owner"])}</td><td>{_e(_local(item["due_ts"], cfg))}</td>'
+        f'<td>{"never done" if item.get("hours_late") is None else fmt_hours(item["hours_late"])}</td></tr>'
+        for item in worst
+    )
+    return ('<table class="levels worst"><caption>The worst items: never done first, then the latest done'
+            '</caption><thead><tr><th scope="col">Item</th><th scope="col">Owner</th><th scope="col">Due</th>'
+            f'<th scope="col">Late by</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
 def _local(ts: str | int, cfg: RollupConfig) -> str:
@@ -199,7 +213,7 @@ def team_page_html(page: dict[str, Any], cfg: RollupConfig) -> str:
         as_of=_e(_local(record["ts"], cfg)) if record else "now",
         credibility=_credibility_html(record),
         water=_water_html(page["water_levels"]),
-        diagnosis=_diagnosis_html(page["diagnosis_words"]),
+        diagnosis=_diagnosis_html(page["diagnosis_words"], page["diagnosis"], cfg),
         json_path=_e(team_url(page["team_id"]) + ".json"),
     )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html.parser
+import re
 from typing import Any
 
 import pytest
@@ -17,26 +18,27 @@ CFG = RollupConfig()
 HOSTILE = '<script>alert("x")</script>&"\'><img src=x onerror=alert(1)>'
 
 
-def level(month: str, due: int, on_time: int, *, action: str = "tech_request", target: float | None = 0.95,
+def level(month: str, due: int, on_time: int, *, action: str = "tech_request", target: float | None = 95.0,
           final: bool = True, team: str = "team-a") -> dict[str, Any]:
     """An ``action-water-levels`` value as SPEC has it (level x 100, 2 decimals)."""
     value = None if due == 0 else round(on_time / due * 100, 2)
     return {"team_id": team, "region": "east", "action": action, "month": month, "due": due, "on_time": on_time,
             "missed": due - on_time, "level": value, "target": target,
-            "below": value is not None and target is not None and value < target * 100, "final": final,
+            "below": value is not None and target is not None and value < target, "final": final,
             "as_of": "2026-12-01T00:00:00.000Z"}
 
 
-def diagnosis(stall_points: list[dict[str, Any]], never_done: int = 0) -> dict[str, Any]:
-    return {"team_id": "team-a", "region": "east", "action": "tech_request", "target": 0.95,
+def diagnosis(stall_points: list[dict[str, Any]], never_done: int = 0, **extra: Any) -> dict[str, Any]:
+    """A ``process-diagnosis`` value (``missed``: the total, when stall points are cut short)."""
+    return {"team_id": "team-a", "region": "east", "action": "tech_request", "target": 95.0,
             "months": [{"month": "2026-10", "level": 80.0, "due": 10, "on_time": 8},
                        {"month": "2026-11", "level": 66.67, "due": 9, "on_time": 6}],
-            "stall_points": stall_points, "never_done": never_done, "worst": []}
+            "stall_points": stall_points, "never_done": never_done, "worst": [], **extra}
 
 
-def stall(owner: str, missed: int, mean: float | None, top: float | None) -> dict[str, Any]:
-    return {"owner": owner, "missed": missed, "share_of_missed": 0.0, "mean_hours_late": mean,
-            "max_hours_late": top}
+def stall(owner: str, missed: int, mean: float | None, top: float | None, never_done: int = 0) -> dict[str, Any]:
+    return {"owner": owner, "missed": missed, "share_of_missed": 0.0, "never_done": never_done,
+            "mean_hours_late": mean, "max_hours_late": top}
 
 
 RECORD = {"team_id": "team-a", "region": "east", "score": 49.23, "band": "red",
@@ -111,14 +113,19 @@ def test_diagnosis_in_words() -> None:
 
 def test_diagnosis_with_items_never_done() -> None:
     """An owner all of whose misses were never done has no lateness to average."""
-    words = diagnosis_words(diagnosis([stall("technical", 3, 2.0, 4.0), stall("unassigned", 2, None, None)],
-                                      never_done=3))
+    words = diagnosis_words(diagnosis([stall("technical", 3, 2.0, 4.0, never_done=1),
+                                       stall("unassigned", 2, None, None, never_done=2)], never_done=3))
     assert words is not None
-    assert words["stall_points"] == ["technical: 3 of 5 misses, 2 h late on average (at most 4 h)",
+    assert words["stall_points"] == ["technical: 3 of 5 misses, 2 h late on average (at most 4 h), 1 never done",
                                      "unassigned: 2 of 5 misses, never done"]
     assert words["never_done"] == "3 of the 5 missed items were never done."
-    one = diagnosis_words(diagnosis([stall("legal", 1, None, None)], never_done=[{"item": "x"}]))  # type: ignore[arg-type]
+    one = diagnosis_words(diagnosis([stall("legal", 1, None, None, never_done=1)], never_done=1))
     assert one is not None and one["never_done"] == "1 of the 1 missed items was never done."
+
+
+def test_diagnosis_counts_all_misses_when_its_stall_points_are_cut_short() -> None:
+    words = diagnosis_words(diagnosis([stall("technical", 4, 1.0, 1.0)], missed=60))
+    assert words is not None and words["stall_points"] == ["technical: 4 of 60 misses, 1 h late on average (at most 1 h)"]
 
 
 def test_no_diagnosis() -> None:
@@ -175,8 +182,15 @@ def test_page_has_the_chart_with_one_point_per_month_with_items_due() -> None:
 
 
 def test_page_states_the_diagnosis_in_words() -> None:
-    d = diagnosis([stall("technical", 4, 2.5, 6.0), stall("sales", 1, 1.0, 1.0)])
+    worst = [{"month": "2026-11", "action_id": "tr-9", "opportunity_id": "o-9", "owner": "technical",
+              "due_ts": "2026-11-03T04:00:00.000Z", "done_ts": None, "hours_late": None},
+             {"month": "2026-10", "action_id": None, "opportunity_id": "o-3", "owner": "sales",
+              "due_ts": "2026-10-03T04:00:00.000Z", "done_ts": "2026-10-03T05:00:00.000Z", "hours_late": 1.0}]
+    d = diagnosis([stall("technical", 4, 2.5, 6.0), stall("sales", 1, 1.0, 1.0)], worst=worst)
     page = team_page_html(team_page("team-a", RECORD, [level("2026-10", 10, 8)], d), CFG)
+    rows = [" ".join(re.sub("<[^>]+>", " ", row).split()) for row in re.findall('<tr class="worst-item">(.*?)</tr>', page)]
+    assert rows == ["tr-9 technical 2026-11-03 12:00 Asia/Shanghai never done",
+                    "o-3 sales 2026-10-03 12:00 Asia/Shanghai 1 h"]  # Shanghai is UTC+8
     assert ('<ul class="stall-points"><li>technical: 4 of 5 misses, 2.5 h late on average (at most 6 h)</li>'
             '<li>sales: 1 of 5 misses, 1 h late on average (at most 1 h)</li></ul>') in page
     assert "tech_request was below its target of 95 % two closed months running" in page
@@ -185,7 +199,9 @@ def test_page_states_the_diagnosis_in_words() -> None:
 
 def test_hostile_strings_are_escaped_everywhere() -> None:
     levels = [level("2026-10", 5, 4, action=HOSTILE, team=HOSTILE)]
-    d = {**diagnosis([stall(HOSTILE, 5, 1.0, 2.0)]), "action": HOSTILE, "team_id": HOSTILE}
+    worst = [{"month": "2026-10", "action_id": HOSTILE, "opportunity_id": HOSTILE, "owner": HOSTILE,
+              "due_ts": "2026-10-03T04:00:00.000Z", "done_ts": None, "hours_late": None}]
+    d = {**diagnosis([stall(HOSTILE, 5, 1.0, 2.0)], worst=worst), "action": HOSTILE, "team_id": HOSTILE}
     record = {**RECORD, "team_id": HOSTILE, "region": HOSTILE}
     pages = [team_page_html(team_page(HOSTILE, record, levels, d), CFG), not_found_html(HOSTILE),
              heatmap_html(heatmap_data([record], 0, CFG), 0, CFG)]
