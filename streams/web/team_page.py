@@ -32,6 +32,8 @@ _BAND_TEXT = {"red": "Red", "yellow": "Yellow", "green": "Green"}
 _COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#e69f00")
 #: chart geometry (SVG user units)
 _W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 720, 260, 52, 16, 14, 44
+#: horizontal distance between the points of two series in the same month
+_DODGE = 7
 _SHOWN_ID_CHARS = 200
 
 
@@ -92,8 +94,10 @@ def water_chart(months: list[str], series: list[dict[str, Any]]) -> str:
         target_runs = _runs([(xs[p["month"]] + dx, None if p["target"] is None else _y(p["target"]))
                              for p in s["points"] for dx in (-slot / 2, slot / 2)])
         parts += [_polyline(run, "target", colour) for run in target_runs]
-        parts += [_polyline(run, "level", colour)
-                  for run in _runs(_with_gaps(months, xs, s["points"]))]
+        # each series a little apart, so that equal levels of two actions both show
+        dodge = (i - (len(series) - 1) / 2) * _DODGE
+        at = {m: x + dodge for m, x in xs.items()}
+        parts += [_polyline(run, "level", colour) for run in _runs(_with_gaps(months, at, s["points"]))]
         for p in s["points"]:
             if p["level"] is None:
                 continue
@@ -102,7 +106,7 @@ def water_chart(months: list[str], series: list[dict[str, Any]]) -> str:
             label = (f'{s["action"]} {p["month"]}: {fmt_percent(p["level"])} ({p["on_time"]} of {p["due"]} on time), '
                      f'target {fmt_percent(p["target"]) if p["target"] is not None else "none"}, {state}')
             parts.append(f'<circle class="point {state}" data-month="{_e(p["month"])}" data-level="{p["level"]}" '
-                         f'data-below="{str(bool(p["below"])).lower()}" cx="{xs[p["month"]]:.1f}" '
+                         f'data-below="{str(bool(p["below"])).lower()}" cx="{at[p["month"]]:.1f}" '
                          f'cy="{_y(p["level"]):.1f}" r="5" fill="{fill}" stroke="{colour}">'
                          f'<title>{_e(label)}</title></circle>')
         parts.append("</g>")
@@ -141,17 +145,18 @@ def _levels_table(series: list[dict[str, Any]]) -> str:
                         f'<th scope="row">{_e(s["action"])}</th><td>{_e(p["month"])}</td><td>{p["due"]}</td>'
                         f'<td>{p["on_time"]}</td><td>{p["missed"]}</td><td>{fmt_percent(p["level"])}</td>'
                         f'<td>{target}</td><td>{status}</td></tr>')
-    return ('<table class="levels"><caption>Items due per month, done by their due time (on time) or not '
+    return ('<section class="levels" aria-labelledby="levels-title"><h2 id="levels-title">Water levels by month'
+            '</h2><table class="levels"><caption>Items due per month, done by their due time (on time) or not '
             '(missed)</caption><thead><tr><th scope="col">Action</th><th scope="col">Month</th>'
             '<th scope="col">Due</th><th scope="col">On time</th><th scope="col">Missed</th>'
             '<th scope="col">Level</th><th scope="col">Target</th><th scope="col">Status</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _water_html(water: dict[str, Any]) -> str:
     if not water["series"]:
         return '<p class="empty-state">No required sales action of this team has fallen due yet.</p>'
-    return water_chart(water["months"], water["series"]) + _legend(water["series"]) + _levels_table(water["series"])
+    return water_chart(water["months"], water["series"]) + _legend(water["series"])
 
 
 def _credibility_html(record: dict[str, Any] | None) -> str:
@@ -167,7 +172,7 @@ def _credibility_html(record: dict[str, Any] | None) -> str:
         rows.append(f'<tr data-component="{key}" data-used="{str(used).lower()}"><th scope="row">{label}</th>'
                     f'<td>{fmt_number(weight * 100)} %</td><td class="value">{shown}</td></tr>')
     return (f'<div class="score-card band-{b}" data-band="{b}"><span class="score">{fmt_number(record["score"])}</span>'
-            f' <span class="band-label">{_BAND_TEXT.get(record["band"], b)}</span></div>'
+            f' <span class="band-label">{_BAND_TEXT.get(record["band"], b)}</span></div> '
             '<table class="components"><caption>Components (0\u2013100); missing ones are left out and the '
             'other weights rescaled</caption><thead><tr><th scope="col">Component</th><th scope="col">Weight</th>'
             f'<th scope="col">Value</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -194,7 +199,7 @@ def _worst_html(worst: list[dict[str, Any]], cfg: RollupConfig) -> str:
         f'<td>{"never done" if item.get("hours_late") is None else fmt_hours(item["hours_late"])}</td></tr>'
         for item in worst
     )
-    return ('<table class="levels worst"><caption>The worst items: never done first, then the latest done'
+    return ('<table class="levels worst"><caption>The worst items: never done first, then by how late they were'
             '</caption><thead><tr><th scope="col">Item</th><th scope="col">Owner</th><th scope="col">Due</th>'
             f'<th scope="col">Late by</th></tr></thead><tbody>{rows}</tbody></table>')
 
@@ -213,6 +218,7 @@ def team_page_html(page: dict[str, Any], cfg: RollupConfig) -> str:
         as_of=_e(_local(record["ts"], cfg)) if record else "now",
         credibility=_credibility_html(record),
         water=_water_html(page["water_levels"]),
+        levels=_levels_table(page["water_levels"]["series"]) if page["water_levels"]["series"] else "",
         diagnosis=_diagnosis_html(page["diagnosis_words"], page["diagnosis"], cfg),
         json_path=_e(team_url(page["team_id"]) + ".json"),
     )

@@ -104,12 +104,12 @@ def dump_dom(worker: Worker, path: str, tmp_path: Path, name: str) -> TeamPage:
     return TeamPage(run_chromium(require_chromium(), tmp_path / f"profile-dom-{name}", "--dump-dom", url).decode())
 
 
-def screenshot(worker: Worker, path: str, tmp_path: Path, name: str) -> Path:
-    """A 1200 x 1000 screenshot of the page in Chromium, copied to
+def screenshot(worker: Worker, path: str, tmp_path: Path, name: str, height: int = 1000) -> Path:
+    """A screenshot (1200 wide) of the page in Chromium, copied to
     ``$CREDENCE_SCREENSHOT_DIR/teampage-{name}.png`` when that is set."""
     shot = tmp_path / f"{name}.png"
     run_chromium(require_chromium(), tmp_path / f"profile-shot-{name}", f"--screenshot={shot}",
-                 "--window-size=1200,1000", f"http://127.0.0.1:{worker.web_port}{path}")
+                 f"--window-size=1200,{height}", f"http://127.0.0.1:{worker.web_port}{path}")
     print(f"team page screenshot: {shot}")
     if os.environ.get("CREDENCE_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["CREDENCE_SCREENSHOT_DIR"]) / f"teampage-{name}.png")
@@ -259,7 +259,7 @@ def test_team_page_shows_water_levels_and_diagnosis(deployment: Deployment, tmp_
     }
 
     dom = dump_dom(worker, "/teams/team-tech", tmp_path, "team-tech")
-    screenshot(worker, "/teams/team-tech", tmp_path, "water-shot")
+    screenshot(worker, "/teams/team-tech", tmp_path, "water-shot", height=1500)
     assert [(c["data-month"], c["class"]) for c in dom.find("circle", "point")][:2] == [
         (ma, "point closed"), (mb, "point closed")]
     assert len(dom.find("polyline", "target")) >= 1
