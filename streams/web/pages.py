@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from scoring.rollup.config import RollupConfig
 from scoring.timeutil import format_ts
+from streams.web.team_page import team_url
 
 _TEMPLATES = files(__package__) / "templates"
 _PAGE = Template((_TEMPLATES / "heatmap.html").read_text("utf-8").removesuffix("\n"))
@@ -81,7 +82,7 @@ def _regions_html(regions: list[dict[str, Any]]) -> str:
             parts.append(
                 f'<li class="team band-{b}" data-team="{esc(team["team_id"])}" data-band="{b}" '
                 f'data-score="{team["score"]}">'
-                f'<span class="team-id">{esc(team["team_id"])}</span> '
+                f'<a class="team-id" href="{esc(team_url(team["team_id"]))}">{esc(team["team_id"])}</a> '
                 f'<span class="headline"><span class="score">{_fmt_score(team["score"])}</span> '
                 f'<span class="band-label">{_BAND_TEXT.get(team["band"], b)}</span></span> '
                 f'<dl class="components">{comps}</dl></li>'

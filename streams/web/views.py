@@ -3,7 +3,8 @@
 | path | answer |
 |---|---|
 | ``GET /teams`` | every scored team's ``team-credibility`` record as of now, sorted by team |
-| ``GET /teams/{team_id}`` | one team's record (404 JSON if the team has no score) |
+| ``GET /teams/{team_id}`` | the team page (HTML): score, components, monthly water levels, latest diagnosis (404 for a team that has sent nothing) |
+| ``GET /teams/{team_id}.json`` | the same as JSON: ``credibility`` (the record, ``null`` without a score), ``water_levels``, ``diagnosis``, ``diagnosis_words`` |
 | ``GET /teams/{team_id}/traceability.csv[?week=YYYY-MM-DD]`` | the team's signal traceability list (bearer token) |
 | ``GET /heatmap`` | the regional heat map as of now, as an HTML page |
 | ``GET /heatmap.json`` | the same data as JSON (without traceability lists: they hold IP addresses) |
@@ -20,7 +21,9 @@ Scores are computed when asked: ``TeamState.record(now)`` with ``now`` the wall 
 (The team agent's periodic re-score uses the later of the wall clock and the newest
 event time the team has seen: the two differ only for events stamped in the future.)
 
-Routing between workers: :mod:`streams.web.routing`; the page: :mod:`streams.web.pages`.
+Routing between workers: :mod:`streams.web.routing`; the pages: :mod:`streams.web.pages`
+(heat map), :mod:`streams.web.team_page`. A team id ending in ``.json`` has its page
+as JSON only (``/teams/x.json.json``).
 
 **Load.** The web server shares the event loop with event processing, so web work is
 bounded: the answers built from every team (``/teams``, ``/heatmap``,
@@ -49,7 +52,8 @@ from faust.web import Request, Response
 from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import WEEK_MS, last_boundary, traceability, traceability_csv
 from scoring.rollup.team import TeamState
-from scoring.rollup.team_rollup import TeamStore
+from scoring.rollup.team_rollup import TeamRollup, TeamStore
+from scoring.team_page import team_page
 from scoring.timeutil import format_ts, now_ms
 from streams.processing.team_agent import TeamAgent
 from streams.settings import Settings
@@ -57,10 +61,17 @@ from streams.web.auth import NO_STORE, check_bearer
 from streams.web.pages import heatmap_data, heatmap_html
 from streams.web.routing import TeamTableView
 from streams.web.shared_result import SharedResult
+from streams.web.team_page import not_found_html, team_page_html
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: the answers built from every team are at most this old
 SNAPSHOT_SECONDS = 1.0
+#: the headers of every HTML page: no script, no request to anywhere
+HTML_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
 #: teams scored between two yields to the event loop while a snapshot is computed
 SCORE_CHUNK = 200
 
@@ -120,6 +131,7 @@ class TeamsPage(TeamTableView):
 
     settings: ClassVar[Settings]
     store: ClassVar[TeamStore]
+    rollup: ClassVar[TeamRollup]
     #: every team's record, computed at most every :data:`SNAPSHOT_SECONDS`
     snapshots: ClassVar[SharedResult[TeamsSnapshot]]
 
@@ -140,7 +152,10 @@ def route(path: str) -> Callable[[_View], _View]:
 def register(app: AppT, settings: Settings, teams: TeamAgent) -> None:
     """Serve :data:`ROUTES` on ``app``, over the team agent's table and store."""
     snapshots = SharedResult(partial(score_all_teams, teams.store, settings.rollup), SNAPSHOT_SECONDS)
-    context = {"settings": settings, "store": teams.store, "team_table": teams.table, "snapshots": snapshots}
+    context = {
+        "settings": settings, "store": teams.store, "rollup": teams.rollup, "team_table": teams.table,
+        "snapshots": snapshots,
+    }
     for path, view in ROUTES.items():
         app.page(path)(type(view.__name__, (view,), context))
 
@@ -155,14 +170,23 @@ class TeamsView(TeamsPage):
 
 @route("/teams/{team_id}")
 class TeamView(TeamsPage):
+    """The team page (:mod:`streams.web.team_page`); its data as JSON when the path ends
+    in ``.json``. A team that has sent nothing is 404 either way."""
+
     async def local(self, request: Request, **kwargs: Any) -> Response:
         team_id = kwargs["team_id"]
+        as_json = team_id.endswith(".json")
+        team_id = team_id.removesuffix(".json")
         team = self.store.load(team_id)
-        record = team.record(now_ms(), self.settings.rollup) if team is not None else None
-        if record is None:
-            detail = "unknown team" if team is None else "the team has no score yet (no component has data)"
-            return self.json({"error": "not_found", "team_id": team_id, "detail": detail}, status=404)
-        return self.json(record)
+        if team is None:
+            if as_json:
+                return self.json({"error": "not_found", "team_id": team_id, "detail": "unknown team"}, status=404)
+            return self.bytes(not_found_html(team_id).encode("utf-8"), status=404, headers=HTML_HEADERS)
+        page = team_page(team_id, team.record(now_ms(), self.settings.rollup), self.rollup.water_levels(team_id),
+                         self.rollup.latest_diagnosis(team_id))
+        if as_json:
+            return self.json(page)
+        return self.bytes(team_page_html(page, self.settings.rollup).encode("utf-8"), headers=HTML_HEADERS)
 
 
 @route("/teams/{team_id}/traceability.csv")
@@ -221,11 +245,4 @@ class HeatmapView(TeamsPage):
         page = await snapshot.answer(
             "heatmap", lambda s: heatmap_html(heatmap_data(s.records, s.at, cfg), s.at, cfg).encode("utf-8")
         )
-        return self.bytes(
-            page,
-            headers={
-                "Content-Type": "text/html; charset=utf-8",
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return self.bytes(page, headers=HTML_HEADERS)

@@ -204,11 +204,11 @@ def test_team_scores_and_traceability_csv(deployment: Deployment) -> None:
     for record in teams:  # scored as of the wall clock
         assert before - 1000 <= parse_ts(record["ts"]) <= int(time.time() * 1000) + 1000
 
-    status, headers, body = get(worker, "/teams/team-red")
+    status, headers, body = get(worker, "/teams/team-red.json")
     assert status == 200 and headers["Content-Type"].startswith("application/json")
-    assert without_ts([orjson.loads(body)]) == [EXPECTED[1]]
+    assert without_ts([orjson.loads(body)["credibility"]]) == [EXPECTED[1]]
     assert headers["X-Credence-Served-By"] == f"http://127.0.0.1:{worker.web_port}"
-    status, _, body = get(worker, "/teams/no-such-team")
+    status, _, body = get(worker, "/teams/no-such-team.json")
     assert status == 404 and orjson.loads(body)["error"] == "not_found"
 
     heatmap = orjson.loads(get(worker, "/heatmap.json")[2])
@@ -268,12 +268,13 @@ def test_only_credence_views_are_served(deployment: Deployment) -> None:
             status, _, body = get(worker, path, token=token)
             assert status == 404, (path, status, body[:300])
             assert b"203.0.113" not in body and b"c1" not in body
-    for path in ("/teams", "/teams/team-red", "/heatmap", "/heatmap.json", "/metrics"):
+    for path in ("/teams", "/teams/team-red", "/teams/team-red.json", "/heatmap", "/heatmap.json", "/metrics"):
         assert get(worker, path)[0] == 200, path
     assert get(worker, "/teams/team-red/traceability.csv", token=TOKEN)[0] == 200
     # odd team ids are an unknown team (or a too-long request line), never a server error
     for team_id in ODD_TEAM_IDS:
-        for path, token in ((f"/teams/{team_id}", None), (f"/teams/{team_id}/traceability.csv", TOKEN)):
+        for path, token in ((f"/teams/{team_id}", None), (f"/teams/{team_id}.json", None),
+                            (f"/teams/{team_id}/traceability.csv", TOKEN)):
             status, _, body = get(worker, path, token=token)
             assert status == 404, (path[:80], status, body[:300])
     assert get(worker, "/teams/" + "x" * 20_000)[0] in {400, 414}  # longer than aiohttp's request line
@@ -323,9 +324,11 @@ def test_any_worker_answers_from_the_worker_holding_the_team_table(deployment: D
     assert other.alive and owner.alive
 
     # forwarded answers keep status, body and headers
-    status, headers, body = get(other, "/teams/team-west")
-    assert status == 200 and without_ts([orjson.loads(body)]) == [EXPECTED[2]]
+    status, headers, body = get(other, "/teams/team-west.json")
+    assert status == 200 and without_ts([orjson.loads(body)["credibility"]]) == [EXPECTED[2]]
     assert get(other, "/teams/no-such-team")[0] == 404
+    status, headers, body = get(other, "/teams/team-west")
+    assert status == 200 and headers["Content-Security-Policy"].startswith("default-src 'none'") and b"89.23" in body
     status, headers, body = get(other, "/teams/team-red/traceability.csv", token=TOKEN)
     assert status == 200 and headers["Content-Type"] == "text/csv; charset=utf-8"
     assert headers["Content-Disposition"] == f'attachment; filename="traceability-team-red-{local_date(boundary)}.csv"'
