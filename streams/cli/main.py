@@ -1,4 +1,4 @@
-"""``credence``: run, broker, worker, replay, topics."""
+"""``credence``: run, broker, worker, replay, heatmap, topics, rules."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from scoring.catalog import CREDIBILITY_HEATMAP
 from scoring.timeutil import TimestampError, now_ms, parse_ts
+from streams.cli.rules import add_diff_parser
 
 if TYPE_CHECKING:
     from scoring.replay import ReplayResult
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create or check the topics of topics.yaml")
     topics.add_argument("action", choices=["apply", "check"])
     topics.set_defaults(func=cmd_topics)
+    rules = sub.add_parser("rules", help="dry-run a rules file against the current one")
+    add_diff_parser(rules.add_subparsers(dest="rules_command", required=True))
     return parser
 
 
