@@ -20,6 +20,7 @@ Every list is in a fixed order, so the same log and rules give the same report.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
@@ -108,9 +109,16 @@ class Scoring:
     ) -> tuple[Outcome, Outcome]:
         """Both scorings of one decoded log; with ``parallel``, the current rules in a
         forked process (which shares ``records`` without copying them) while this one
-        scores the draft."""
-        if not parallel or "fork" not in multiprocessing.get_all_start_methods():
-            return self.score(records, current), self.score(records, draft)
+        scores the draft (bench/rules_diff.py: 1.6x a replay's time instead of 2x)."""
+        gc.freeze()  # the decoded log outlives both scorings: no collection need walk it again
+        try:
+            if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+                return self.score(records, current), self.score(records, draft)
+            return self._score_forked(records, current, draft)
+        finally:
+            gc.unfreeze()
+
+    def _score_forked(self, records: Sequence[LogRecord], current: Rules, draft: Rules) -> tuple[Outcome, Outcome]:
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_score_into, args=(self, records, current, send), daemon=True)
