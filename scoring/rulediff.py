@@ -20,6 +20,7 @@ Every list is in a fixed order, so the same log and rules give the same report.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 from collections import Counter
@@ -121,7 +122,7 @@ class Scoring:
     def _score_forked(self, records: Sequence[LogRecord], current: Rules, draft: Rules) -> tuple[Outcome, Outcome]:
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_score_into, args=(self, records, current, send), daemon=True)
+        child = context.Process(target=_score_into, args=(self, records, current, receive, send), daemon=True)
         child.start()
         send.close()
         try:
@@ -130,19 +131,24 @@ class Scoring:
         except EOFError:
             status, before = "error", "its process ended without an answer"
         finally:
+            receive.close()  # a child still sending (this side raised) gets a broken pipe
             child.join()
         if status != "ok":
             raise RuntimeError(f"scoring under the current rules failed: {before}")
         return before, after
 
 
-def _score_into(scoring: Scoring, records: Sequence[LogRecord], rules: Rules, send: Connection) -> None:
+def _score_into(
+    scoring: Scoring, records: Sequence[LogRecord], rules: Rules, receive: Connection, send: Connection
+) -> None:
+    receive.close()  # the parent's end: once the parent closes it too, a send fails
     try:
-        send.send(("ok", scoring.score(records, rules)))
-    except Exception as exc:  # reported by the parent, which raises
-        send.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        send.close()
+        reply: tuple[str, Any] = ("ok", scoring.score(records, rules))
+    except Exception as exc:  # raised by the parent
+        reply = ("error", f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(BrokenPipeError):  # the parent gave up on it
+        send.send(reply)
+    send.close()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from scoring.config import DAY_MS
 from scoring.replay import ReplayResult
 from scoring.rollup.records import Output
 from scoring.rulediff import Outcome, Scoring, delta_identity, diff, outcome_of
-from tests.unit.fixtures import catalog
+from tests.unit.fixtures import catalog, record
 from tests.unit.rulediff_fixtures import DRAFT, EXPECTED, NOW, rules, scenario, summarised
 
 
@@ -170,3 +170,18 @@ def test_a_failed_scoring_in_the_other_process_is_raised_here() -> None:
 
     with pytest.raises(RuntimeError, match="scoring under the current rules failed: ValueError: boom"):
         FailsOnCurrent(catalog(), now=NOW, wall_clock=NOW).score_both(scenario(), current, rules(**DRAFT))
+
+
+def test_a_failed_scoring_here_does_not_wait_for_the_other_process_forever() -> None:
+    draft = rules(**DRAFT)
+
+    class FailsOnDraft(Scoring):
+        def score(self, records: Any, rules: Any) -> Outcome:
+            if rules is draft:
+                raise ValueError("boom")
+            return super().score(records, rules)
+
+    # more than a pipe's buffer to send back: the other process blocks until it is read
+    many = [record("rush-delivery", key=f"C{i}", customer_id=f"C{i}", ts=NOW) for i in range(500)]
+    with pytest.raises(ValueError, match="boom"):
+        FailsOnDraft(catalog(), now=NOW, wall_clock=NOW).score_both(many, rules(), draft)
