@@ -110,7 +110,7 @@ class Scoring:
     ) -> tuple[Outcome, Outcome]:
         """Both scorings of one decoded log; with ``parallel``, the current rules in a
         forked process (which shares ``records`` without copying them) while this one
-        scores the draft (bench/rules_diff.py: 1.6x a replay's time instead of 2x)."""
+        scores the draft (bench/rules_diff.py: 1.3-1.9x a replay's time instead of 2-2.5x)."""
         gc.freeze()  # the decoded log outlives both scorings: no collection need walk it again
         try:
             if not parallel or "fork" not in multiprocessing.get_all_start_methods():
