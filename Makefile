@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-deps unit integration lint typecheck bench clean
+.PHONY: help run test test-deps unit integration lint typecheck bench bench-diff clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ typecheck: $(STAMP) ## mypy --strict over scoring/ and streams/
 
 bench: $(STAMP) ## throughput and latency benchmark (prints figures, asserts nothing)
 	$(BIN)/python -m bench.throughput
+
+bench-diff: $(STAMP) ## `rules diff` against one replay of the same 1 M events (prints figures)
+	$(BIN)/python -m bench.rules_diff --serial
 
 clean: ## remove the virtualenv, caches and local state
 	rm -rf $(VENV) .cache data .pytest_cache .hypothesis

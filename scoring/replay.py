@@ -62,7 +62,8 @@ def read_log(lines: Iterable[str | bytes]) -> Iterator[LogRecord]:
             value=(
                 None if value is None
                 else value.encode() if isinstance(value, str)
-                else orjson.dumps(value)
+                else bytes(memoryview(orjson.dumps(value)))  # a copy of its size: orjson's
+                # result keeps 4 KiB allocated, which a log held in memory pays per record
             ),
         )
 

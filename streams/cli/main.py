@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from scoring.catalog import CREDIBILITY_HEATMAP
 from scoring.timeutil import TimestampError, now_ms, parse_ts
 from streams.cli import rules
+from streams.cli.rules_diff import add_diff_parser
 
 if TYPE_CHECKING:
     from scoring.replay import ReplayResult
@@ -244,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="create or check the topics of topics.yaml")
     topics.add_argument("action", choices=["apply", "check"])
     topics.set_defaults(func=cmd_topics)
-    rules.register(sub)
+    add_diff_parser(rules.register(sub))
     return parser
 
 

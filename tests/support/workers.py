@@ -252,7 +252,8 @@ class Worker:
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.web_port}/metrics"
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.read().decode()
+            body: bytes = response.read()
+        return body.decode()
 
     def metric_value(self, name: str, **labels: str) -> float:
         """The sample ``name{labels}`` from a live scrape, 0 if absent."""
