@@ -15,44 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scoring.catalog import CREDIBILITY_HEATMAP
-from scoring.timeutil import TimestampError, now_ms, parse_ts
+from scoring.timeutil import now_ms
 from streams.cli import rules
+from streams.cli.arguments import rules_or_exit, settings_or_exit, time_arg
 from streams.cli.rules_diff import add_diff_parser
 
 if TYPE_CHECKING:
     from scoring.replay import ReplayResult
-    from scoring.signal_catalogue import SignalCatalogue
     from streams.settings import Settings
-
-
-def _settings() -> Settings:
-    from streams.ops import redaction
-    from streams.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.exit(f"credence: bad setting: {exc}")
-    redaction.install(settings.secrets())
-    return settings
-
-
-def _rules(settings: Settings, path: str | None = None) -> SignalCatalogue:
-    """The signal catalogue (``--rules``, else ``CREDENCE_RULES_FILE``, else rules.yaml),
-    or exit 1 naming the rule and the field."""
-    from streams.settings import SettingsError, load_rules
-
-    try:
-        return load_rules(settings, path)
-    except SettingsError as exc:
-        sys.exit(f"credence: bad rules file: {exc}")
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from scoring.catalog import load_catalog
     from streams.kafka.topic_admin import apply_topics, check_topics
 
-    settings, catalog = _settings(), load_catalog()
+    settings, catalog = settings_or_exit(), load_catalog()
     if not settings.bootstrap_servers:
         sys.exit("credence: KAFKA_BOOTSTRAP_SERVERS is not set")
     if args.action == "apply":
@@ -66,24 +43,15 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 1 if drift else 0
 
 
-def _time_arg(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_ts(int(value) if value.isdigit() else value)
-    except TimestampError as exc:
-        sys.exit(f"credence: {option}: {exc}")
-
-
 def _replay_log(path: str, rules_file: str | None, now: int | None, heatmap_at: int | None = None) -> ReplayResult:
     from scoring.catalog import load_catalog
     from scoring.replay import read_log, replay
 
-    settings = _settings()
+    settings = settings_or_exit()
     with open(path, "rb") as log:
         # a replay "at" --now bounds event times by it, as a live worker by its wall clock
         return replay(
-            read_log(log), load_catalog(), _rules(settings, rules_file), now=now,
+            read_log(log), load_catalog(), rules_or_exit(settings, rules_file), now=now,
             rollup=settings.rollup, heatmap_at=heatmap_at,
             wall_clock=now, max_skew_ms=settings.max_event_skew_ms,
         )
@@ -92,7 +60,7 @@ def _replay_log(path: str, rules_file: str | None, now: int | None, heatmap_at: 
 def cmd_replay(args: argparse.Namespace) -> int:
     from scoring.replay import write_deltas, write_outputs
 
-    result = _replay_log(args.log, args.rules, _time_arg(args.now, "--now"))
+    result = _replay_log(args.log, args.rules, time_arg(args.now, "--now"))
     write_deltas(result.deltas, sys.stdout.buffer, now_ms())
     if args.all:
         write_outputs(result.outputs, sys.stdout.buffer)
@@ -111,7 +79,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_heatmap(args: argparse.Namespace) -> int:
     import orjson
 
-    at = _time_arg(args.now, "--now")
+    at = time_arg(args.now, "--now")
     assert at is not None
     if args.log:
         result = _replay_log(args.log, args.rules, now=at, heatmap_at=at)
@@ -119,7 +87,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
     else:
         from streams.cli.heatmap_request import request_heatmap
 
-        settings = _settings()
+        settings = settings_or_exit()
         if not settings.bootstrap_servers:
             sys.exit("credence heatmap: KAFKA_BOOTSTRAP_SERVERS is not set (or use --log)")
         records = asyncio.run(request_heatmap(settings, at))
@@ -129,8 +97,8 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    settings = _settings()
-    _rules(settings)  # an invalid catalogue stops the worker here, before it connects
+    settings = settings_or_exit()
+    rules_or_exit(settings)  # an invalid catalogue stops the worker here, before it connects
     from streams.wiring import build_app
 
     app = build_app(settings)
@@ -147,7 +115,7 @@ def _start_embedded(stack: ExitStack) -> str:
     from streams.kafka.topic_admin import apply_topics
 
     broker = stack.enter_context(EmbeddedBroker())
-    settings = _settings().with_bootstrap(broker.bootstrap)
+    settings = settings_or_exit().with_bootstrap(broker.bootstrap)
     asyncio.run(apply_topics(settings, load_catalog()))
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
     # Tansu holds the first group join for half the session timeout
@@ -190,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             print(f"starting embedded broker at {_start_embedded(stack)}", flush=True)
-        settings = _settings()
+        settings = settings_or_exit()
         from streams.processes import die_with_parent, stop_process
 
         worker = subprocess.Popen(

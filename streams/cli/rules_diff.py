@@ -16,7 +16,8 @@ from scoring.replay import LogRecord, read_log
 from scoring.rulediff import RulesDiff, Scoring, diff
 from scoring.signal_catalogue import SignalCatalogue
 from scoring.timeutil import now_ms
-from streams.settings import Settings, SettingsError, load_rules
+from streams.cli.arguments import rules_or_exit, settings_or_exit, time_arg
+from streams.settings import Settings
 
 #: the topics replay reads: a dry run scores what a worker would consume
 INPUT_TOPICS = (*SIGNAL_INPUTS, *TEAM_INPUTS)
@@ -45,13 +46,11 @@ def add_diff_parser(rules_subparsers: Any) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from streams.cli.main import _settings, _time_arg
-
-    settings = _settings()
-    now = _time_arg(args.now, "--now")
+    settings = settings_or_exit()
+    now = time_arg(args.now, "--now")
     # the current rules are what a worker started now would load
-    current = _rules_or_exit(settings, args.rules)
-    draft = _rules_or_exit(settings, args.draft)
+    current = rules_or_exit(settings, args.rules, "credence rules diff")
+    draft = rules_or_exit(settings, args.draft, "credence rules diff")
     records = _log_records(args.log) if args.log else _retained_records(settings)
     sys.stdout.write(report(records, current, draft, settings, now, as_json=args.json))
     return 0
@@ -67,15 +66,6 @@ def report(
     )
     result = diff(*scoring.score_both(records, current, draft))
     return orjson.dumps(result.to_json()).decode() + "\n" if as_json else render(result)
-
-
-def _rules_or_exit(settings: Settings, path: str | None) -> SignalCatalogue:
-    """``path``, else the rules file a worker with ``settings`` reads; exit 1 naming the
-    rule and field if it is invalid."""
-    try:
-        return load_rules(settings, path)
-    except SettingsError as exc:
-        sys.exit(f"credence rules diff: {exc}")
 
 
 def _log_records(path: str) -> list[LogRecord]:

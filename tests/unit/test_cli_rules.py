@@ -115,9 +115,9 @@ def test_nothing_to_report(files: None, log: str, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["broken.yaml"], "credence rules diff: broken.yaml: signal 'decision_chain': within: "
+        (["broken.yaml"], "credence rules diff: bad rules file: broken.yaml: signal 'decision_chain': within: "
                           "expected a duration"),
-        (["draft.yaml", "--rules", "broken.yaml"], "credence rules diff: broken.yaml: signal 'decision_chain'"),
+        (["draft.yaml", "--rules", "broken.yaml"], "credence rules diff: bad rules file: broken.yaml: signal 'decision_chain'"),
         (["draft.yaml", "--log", "/nonexistent/events.jsonl"], "credence rules diff: /nonexistent/events.jsonl: "),
         (["draft.yaml"], "credence rules diff: KAFKA_BOOTSTRAP_SERVERS is not set (or use --log)"),
         (["draft.yaml", "--log", "LOG", "--now", "yesterday"], "credence: --now: "),
