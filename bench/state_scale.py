@@ -36,9 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import promtext
+from bench.kafka_io import produce_all, records_written
 from bench.machine import fmt_int, log, machine_facts, now_ms, start_broker
-from bench.throughput import EVENTS_METRIC, produce_all, records_written, start_deployment, wait_for_count
+from bench.pipeline import EVENTS_METRIC, start_deployment, wait_for_count
 from bench.workload import BEHAVIOUR_TOPICS, THROUGHPUT, Workload, generate
+from streams.settings import Settings, env_name
 from tests.support.workers import Deployment, Worker
 
 RESTORE_METRIC = "credence_restore_remaining_records"
@@ -147,6 +149,9 @@ def report(args: argparse.Namespace, f: Fill, r: Restore | None) -> None:
     per_customer = (f.rss_kib - f.baseline_kib) * 1024 / f.customers
     print(f"\n{'=' * 100}\nCredence state bench — {time.strftime('%Y-%m-%d %H:%M %Z')}\n{'=' * 100}")
     print(f"machine   nproc={facts['nproc']}  {facts['cpu']}  load average now {facts['load']}")
+    cache = args.env.get(env_name("state_cache_customers"), Settings.state_cache_customers)
+    print(f"worker    decoded customer states kept in memory (write-back cache bound): {cache}"
+          + (f"; extra environment {args.env}" if args.env else ""))
     print(f"workload  {fmt_int(f.customers)} customers x {args.events_per_customer} events (Zipf s={args.zipf_s}), "
           f"{fmt_int(f.events)} events produced and processed by one worker in {f.seconds:.1f}s "
           f"({fmt_int(f.events / f.seconds)}/s)")
@@ -175,9 +180,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--zipf-s", type=float, default=0.0, help="customer popularity (default 0: uniform)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-restore", action="store_true")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the workers, e.g. CREDENCE_STATE_CACHE_CUSTOMERS=10000")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (worker logs, state)")
     args = parser.parse_args(argv)
-    args.bootstrap, args.env = None, {}  # what start_broker and start_deployment read
+    args.bootstrap = None  # what start_broker and start_deployment read
+    args.env = dict(item.split("=", 1) for item in args.worker_env)
     return args
 
 

@@ -40,7 +40,7 @@ def outcome(check: Any, value: Any) -> tuple[str, Any]:
 aware = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                      timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))]))
 timestamp_strings = st.one_of(
-    aware.map(lambda d: d.isoformat(timespec=d.microsecond and "milliseconds" or "seconds")),
+    aware.map(lambda d: d.isoformat(timespec="milliseconds" if d.microsecond else "seconds")),
     aware.map(lambda d: d.isoformat().replace("+00:00", "Z")),
     st.datetimes().map(datetime.isoformat),  # no offset
     aware.map(lambda d: d.isoformat() + " " * 60),  # too long
