@@ -69,6 +69,7 @@ class Fill:
     baseline_kib: int  # RSS when ready, before any event
     rss_kib: int
     peak_kib: int
+    anon_kib: int  # of the RSS: anonymous memory (heaps, RocksDB memtables and caches), the rest file pages
     data_bytes: int
     changelog_records: int
 
@@ -102,11 +103,12 @@ def fill(deployment: Deployment, args: argparse.Namespace) -> tuple[Worker, Fill
     seconds = time.monotonic() - began
     time.sleep(2.0)  # a flush interval or two: the write-back cache reaches the table
     rss, peak = proc_status_kib(worker.proc.pid, "VmRSS"), proc_status_kib(worker.proc.pid, "VmHWM")
+    anon = proc_status_kib(worker.proc.pid, "RssAnon")
     worker.stop()
     data = folder_bytes(deployment.workdir / "data-fill")
     written = asyncio.run(records_written(deployment.bootstrap, deployment.prefix, BEHAVIOUR_TOPICS))
     changelog = sum(v for k, v in written.items() if "changelog" in k)
-    return worker, Fill(args.customers, total, seconds, startup, baseline, rss, peak, data, changelog)
+    return worker, Fill(args.customers, total, seconds, startup, baseline, rss, peak, anon, data, changelog)
 
 
 def restore(deployment: Deployment, args: argparse.Namespace, records: int) -> Restore:
@@ -159,6 +161,8 @@ def report(args: argparse.Namespace, f: Fill, r: Restore | None) -> None:
     print(f"memory    worker RSS {f.rss_kib / 1024:.0f} MiB (peak {f.peak_kib / 1024:.0f} MiB), "
           f"{f.baseline_kib / 1024:.0f} MiB when ready before any event: {per_customer:.0f} B per customer; "
           f"linear to 1 M customers {at_1m:.2f} GiB (goal <= 2 GiB; an extrapolation: measure at two sizes)")
+    print(f"          of the RSS {f.anon_kib / 1024:.0f} MiB anonymous (heaps, RocksDB memtables and caches), "
+          f"{(f.rss_kib - f.anon_kib) / 1024:.0f} MiB file pages")
     print(f"          local RocksDB folder {f.data_bytes / 1024**2:.0f} MiB "
           f"({f.data_bytes / f.customers:.0f} B per customer); changelog records {fmt_int(f.changelog_records)}")
     if r is None:
