@@ -124,3 +124,31 @@ def profile_core(events: list[tuple[str, bytes, bytes]], codec: bool, top: int =
     # keep the table, drop pstats' preamble about ordering and restrictions
     body = [ln for ln in lines if ln.strip() and not ln.strip().startswith(("Ordered by", "List reduced"))]
     return "\n".join(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.core``: the core alone over the benchmark's events (no broker)."""
+    import argparse
+
+    from bench.workload import THROUGHPUT, Workload, generate
+
+    parser = argparse.ArgumentParser(prog="python -m bench.core", description="the scoring core in process")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="cProfile of core+codec, by own time")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    events = generate(Workload(THROUGHPUT, customers=args.customers, seed=args.seed), args.events,
+                      time.time_ns() // 1_000_000)
+    if args.profile:
+        print(profile_core(events, codec=True, top=args.top))
+        return 0
+    for codec in (False, True):
+        result = run_core(events, codec)
+        print(f"{result.name:<11} {result.events} events in {result.seconds:.2f}s = {result.rate:,.0f}/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,15 +29,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.throughput import (
-    _collect_deltas,
-    _paced_produce,
-    log,
-    now_ms,
-    percentile,
-    start_broker,
-    wait_for_count,
-)
+from bench.latency import _collect_deltas, _paced_produce, percentile
+from bench.machine import log, now_ms, start_broker
+from bench.pipeline import wait_for_count
 from bench.workload import LATENCY, Workload
 from scoring.timeutil import parse_ts
 from tests.support.workers import Deployment, Record, Worker
