@@ -9,6 +9,7 @@ from typing import Any
 
 from scoring.rollup.action_items import DUE, item_key, item_row, on_time, upgraded
 from scoring.rollup.config import RollupConfig
+from scoring.rollup.undo import UndoLog
 from scoring.rollup.water_level import KEPT_MONTHS, WaterBook, month_end, month_of, shift
 from scoring.rollup.window import TrailingWindow
 from scoring.schema import InvalidEvent
@@ -85,6 +86,8 @@ class TeamState:
     _due: TrailingWindow | None = field(default=None, compare=False, repr=False)
     #: customers per region, kept up to date once first needed
     _regions: Counter[str] | None = field(default=None, compare=False, repr=False)
+    #: while open, the old values of what changes (:meth:`rollback`)
+    undo: UndoLog | None = field(default=None, compare=False, repr=False)
 
     # -- accumulate --------------------------------------------------------------
 
@@ -109,6 +112,7 @@ class TeamState:
                 self.drop("c", update["customer_id"])
         elif kind == "delta":
             if update["delta_id"] not in self.trace:
+                self.before_change(self.trace, update["delta_id"])
                 entry = {k: v for k, v in update.items() if k != "kind"}
                 self.trace[update["delta_id"]] = {**entry, "ts_ms": parse_ts(update["ts"])}
                 self.touch("t", update["delta_id"])
@@ -118,6 +122,7 @@ class TeamState:
             if held is None and len(self.actions) >= MAX_ACTION_ITEMS:
                 raise InvalidEvent("team_over_capacity", f"{len(self.actions)} action items held")
             if held is None or update["ts"] >= held[0]:
+                self.before_change(self.actions, key)
                 row = self.actions[key] = item_row(update)
                 self.water.item_changed(key, held, row, cfg.time_zone)
                 self.touch("a", key)
@@ -126,12 +131,13 @@ class TeamState:
         elif kind == "outcome":
             held = self.periods.get(update["period"])
             if held is None or update["ts"] >= held[0]:
+                self.before_change(self.periods, update["period"])
                 self.periods[update["period"]] = [
                     update["ts"], update["forecast_amount"], update["actual_amount"],
                 ]
                 if len(self.periods) > cfg.fulfilment_periods:
                     # only the newest count: keep the header (one record) small whatever arrives
-                    del self.periods[min(self.periods, key=_period_order)]
+                    self._delete(self.periods, min(self.periods, key=_period_order))
                 self.touch("h", "")
         else:
             raise ValueError(f"unknown team update kind {kind!r}")
@@ -140,40 +146,55 @@ class TeamState:
         """Drop what no score or traceability list can need any more (at most hourly)."""
         if now - self.forgot_at < FORGET_EVERY_MS:
             return
-        self.forgot_at = now
+        self._set("forgot_at", now)
         self.touch("h", "")
         keep_from = now - cfg.trace_keep_ms
         for delta_id in [d for d, t in self.trace.items() if t["ts_ms"] < keep_from]:
-            del self.trace[delta_id]
+            self._delete(self.trace, delta_id)
             self.drop("t", delta_id)
         action_from = now - cfg.action_window_ms
         kept_from = month_end(shift(month_of(now, cfg.time_zone), -KEPT_MONTHS), cfg.time_zone)
         for key in [k for k, a in self.actions.items() if a[DUE] <= action_from and a[DUE] < kept_from]:
             # out of the window (self._due has dropped it too) and of the months kept
-            self.water.item_changed(key, self.actions.pop(key), None, cfg.time_zone)
+            held = self.actions[key]
+            self._delete(self.actions, key)
+            self.water.item_changed(key, held, None, cfg.time_zone)
             self.drop("a", key)
         self.water.forget_before(now, self, cfg.time_zone)
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
-            del self.periods[period]
+            self._delete(self.periods, period)
 
-    def savepoint(self) -> TeamState:
-        """A copy to roll back to. One level deep is enough: rows and trace entries are
-        replaced, never changed in place; the running aggregates are rebuilt when next
-        needed."""
-        return TeamState(
-            self.team_id, dict(self.customers), dict(self.actions), dict(self.periods),
-            dict(self.trace), self.published, self.clock, self.forgot_at, self.water.copy(),
-            set(self.dirty), set(self.removed),
-        )
+    def rollback(self, mark: int = 0) -> None:
+        """Undo the changes logged since the open log's length was ``mark``; the running
+        aggregates are rebuilt when next needed."""
+        assert self.undo is not None
+        self.undo.rollback(mark)
+        self._active = self._due = self._regions = None
+        self.water.forget_aggregates()
+
+    def before_change(self, target: dict[str, Any], key: str) -> None:
+        """``target[key]`` is about to change: logged while an undo log is open."""
+        if self.undo is not None:
+            self.undo.keyed(target, key)
+
+    def _delete(self, target: dict[str, Any], key: str) -> None:
+        self.before_change(target, key)
+        del target[key]
+
+    def _set(self, name: str, value: Any) -> None:
+        if self.undo is not None:
+            self.undo.attribute(self, name)
+        setattr(self, name, value)
 
     def advance_clock(self, now: int) -> None:
         """Move the team's clock forward to ``now`` (it never goes back)."""
         if now > self.clock:
-            self.clock = now
+            self._set("clock", now)
             self.touch("h", "")
 
     def _set_customer(self, customer_id: str, row: list[Any] | None, cfg: RollupConfig) -> None:
         """Store a customer's row (``None``: drop it), keeping the running aggregates."""
+        self.before_change(self.customers, customer_id)
         old = self.customers.pop(customer_id, None)
         if row is not None:
             self.customers[customer_id] = row
@@ -189,12 +210,19 @@ class TeamState:
                 self._active.set(customer_id, row[1], _clamped_net(row, cfg))
 
     def touch(self, kind: str, key: str) -> None:
-        self.dirty.add((kind, key))
-        self.removed.discard((kind, key))
+        self._mark(self.dirty, self.removed, (kind, key))
 
     def drop(self, kind: str, key: str) -> None:
-        self.removed.add((kind, key))
-        self.dirty.discard((kind, key))
+        self._mark(self.removed, self.dirty, (kind, key))
+
+    def _mark(self, into: set[tuple[str, str]], out_of: set[tuple[str, str]], piece: tuple[str, str]) -> None:
+        if self.undo is not None:
+            if piece not in into:
+                self.undo.member(into, piece)
+            if piece in out_of:
+                self.undo.member(out_of, piece)
+        into.add(piece)
+        out_of.discard(piece)
 
     # -- result ----------------------------------------------------------------
 
@@ -293,13 +321,13 @@ class TeamState:
                 return None
             # the team lost its last component: say so, or the compacted topic keeps
             # its old score forever
-            self.published = ["no data"]
+            self._set("published", ["no data"])
             self.touch("h", "")
             return self._no_data(now)
         comparable = [record["score"], record["band"], record["components"], record["region"]]
         if comparable == self.published:
             return None
-        self.published = comparable
+        self._set("published", comparable)
         self.touch("h", "")
         return record
 

@@ -12,6 +12,7 @@ from scoring.rollup.config import RollupConfig
 from scoring.rollup.heatmap import boundaries_crossed, last_boundary, snapshot, split_regions
 from scoring.rollup.records import Output
 from scoring.rollup.team import TeamState
+from scoring.rollup.undo import UndoLog
 from scoring.schema import InvalidEvent
 from scoring.timeutil import parse_ts
 
@@ -126,35 +127,38 @@ class TeamRollup:
 
     def _apply_team(self, team_id: str, updates: list[dict[str, Any]]) -> list[Output]:
         """One team's updates (or clock tick), then its score, behind the bulkhead: an
-        update that raises is reported and the team rebuilt without it from a savepoint
-        (copied one level deep) and the updates before it. If scoring raises, the team
-        goes back to its savepoint and the updates are applied again one at a time, to
-        fail only the one that raises, as a replay (which applies one at a time) would."""
+        update that raises is reported and undone (the team's undo log, rolled back to
+        where the update began). If scoring raises, the team goes back to where it was
+        before the updates, which are applied again one at a time, to fail only the one
+        that raises, as a replay (which applies one at a time) would."""
         stored = self.store.load(team_id)
-        before = stored.savepoint() if stored is not None else None
         state = stored or TeamState(team_id)
-        applied: list[dict[str, Any]] = []
-        for update in updates:
-            try:
-                self._accumulate(state, update)
-            except Exception as exc:  # an InvalidEvent (over capacity) keeps its reason
-                error = exc if isinstance(exc, InvalidEvent) else internal_error(exc)
-                self.failures.append(TeamFailure(team_id, update, error))
-                state = before.savepoint() if before is not None else TeamState(team_id)
-                for earlier in applied:
-                    self._accumulate(state, earlier)
-            else:
-                applied.append(update)
-        if not applied and before is None:
-            return []  # a new team that nothing was applied to
+        undo = state.undo = UndoLog()
         try:
-            return self._publish(state, diagnose=any(u["kind"] == "tick" for u in applied))
-        except Exception as exc:
-            if before is not None:
-                self.store.save(before)
-            if len(applied) <= 1:
-                self.failures += [TeamFailure(team_id, u, internal_error(exc)) for u in applied]
-                return []
+            applied: list[dict[str, Any]] = []
+            for update in updates:
+                mark = len(undo)
+                try:
+                    self._accumulate(state, update)
+                except Exception as exc:  # an InvalidEvent (over capacity) keeps its reason
+                    error = exc if isinstance(exc, InvalidEvent) else internal_error(exc)
+                    self.failures.append(TeamFailure(team_id, update, error))
+                    state.rollback(mark)
+                else:
+                    applied.append(update)
+            if not applied and stored is None:
+                return []  # a new team that nothing was applied to
+            try:
+                return self._publish(state, diagnose=any(u["kind"] == "tick" for u in applied))
+            except Exception as exc:
+                state.rollback()
+                if stored is not None:
+                    self.store.save(state)
+                if len(applied) <= 1:
+                    self.failures += [TeamFailure(team_id, u, internal_error(exc)) for u in applied]
+                    return []
+        finally:
+            state.undo = None
         outputs: list[Output] = []
         for update in applied:
             outputs += self._apply_team(team_id, [update])

@@ -76,6 +76,9 @@ class TeamState(Protocol):
     def drop(self, kind: str, key: str) -> None:
         """The piece ``kind``/``key`` is gone: the team store deletes it."""
 
+    def before_change(self, target: dict[str, Any], key: str) -> None:
+        """``target[key]`` is about to change (a rollback may restore it)."""
+
 
 @dataclass
 class _Tally:
@@ -99,9 +102,10 @@ class WaterBook:
     #: (action, later month) -> what a pair's diagnosis was last computed from
     _checked: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
 
-    def copy(self) -> WaterBook:
-        """A savepoint's copy: the records are replaced, never changed in place."""
-        return WaterBook(dict(self.published), dict(self.diagnoses))
+    def forget_aggregates(self) -> None:
+        """After a rollback: rebuilt from the team's items when next needed."""
+        self._tallies = None
+        self._checked = {}
 
     def item_changed(self, key: str, old: list[Any] | None, new: list[Any] | None, zone: str) -> None:
         if self._tallies is None:
@@ -131,6 +135,7 @@ class WaterBook:
             key = f"{action}|{month}"
             held = self.published.get(key)
             if held is None or _comparable(held) != _comparable(record):
+                state.before_change(self.published, key)
                 self.published[key] = record
                 state.touch("w", key)
                 outputs.append(Output(ACTION_WATER_LEVELS, f"{state.team_id}|{key}", record))
@@ -146,6 +151,7 @@ class WaterBook:
                 del self._tallies[old]
         for kind, held in (("w", self.published), ("d", self.diagnoses)):
             for key in [k for k in held if k.rpartition("|")[2] < first]:
+                state.before_change(held, key)
                 del held[key]
                 state.drop(kind, key)
 
@@ -227,6 +233,7 @@ class WaterBook:
             key = f"{action}|{second['month']}"
             held = self.diagnoses.get(key)
             if held is None or _comparable(held) != _comparable(record):
+                state.before_change(self.diagnoses, key)
                 self.diagnoses[key] = record
                 state.touch("d", key)
                 outputs.append(Output(PROCESS_DIAGNOSIS, state.team_id, record))
