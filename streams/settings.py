@@ -98,9 +98,20 @@ class Settings:
         return round(self.max_event_skew_seconds * 1000)
 
     @cached_property
+    def rules(self) -> SignalCatalogue:
+        """The signal catalogue of ``CREDENCE_RULES_FILE`` (else rules.yaml), read once:
+        the worker's check, its signal processor and :attr:`rollup` share it."""
+        return read_rules(rules_path(self))
+
+    @cached_property
     def rollup(self) -> RollupConfig:
-        """The roll-up's settings, with the water-level targets of the signal catalogue."""
-        return RollupConfig(time_zone=self.time_zone, water_targets=load_rules(self).water_levels)
+        """The roll-up's settings, with the water-level targets of :attr:`rules`."""
+        return self.rollup_for(self.rules)
+
+    def rollup_for(self, rules: SignalCatalogue) -> RollupConfig:
+        """The roll-up's settings with ``rules``' water-level targets (a replay or dry run
+        of another catalogue than the worker's)."""
+        return RollupConfig(time_zone=self.time_zone, water_targets=rules.water_levels)
 
     def with_bootstrap(self, servers: str) -> Settings:
         return replace(self, bootstrap_servers=servers)
@@ -212,7 +223,11 @@ def rules_path(settings: Settings, path: str | None = None) -> str:
 def load_rules(settings: Settings, path: str | None = None) -> SignalCatalogue:
     """The signal catalogue of :func:`rules_path`; raises :class:`SettingsError` naming
     the file, the rule and the field."""
-    source = rules_path(settings, path)
+    return settings.rules if path is None else read_rules(rules_path(settings, path))
+
+
+def read_rules(source: str) -> SignalCatalogue:
+    """The signal catalogue in ``source``, or :class:`SettingsError` naming the file."""
     try:
         return load_signal_catalogue(source)
     except CatalogueError as exc:

@@ -48,11 +48,12 @@ def _replay_log(path: str, rules_file: str | None, now: int | None, heatmap_at: 
     from scoring.replay import read_log, replay
 
     settings = settings_or_exit()
+    rules = rules_or_exit(settings, rules_file)
     with open(path, "rb") as log:
         # a replay "at" --now bounds event times by it, as a live worker by its wall clock
         return replay(
-            read_log(log), load_catalog(), rules_or_exit(settings, rules_file), now=now,
-            rollup=settings.rollup, heatmap_at=heatmap_at,
+            read_log(log), load_catalog(), rules, now=now,
+            rollup=settings.rollup_for(rules), heatmap_at=heatmap_at,
             wall_clock=now, max_skew_ms=settings.max_event_skew_ms,
         )
 

@@ -61,7 +61,7 @@ def report(
 ) -> str:
     """The dry run of ``draft`` against ``current`` over ``records``, as printed."""
     scoring = Scoring(
-        load_catalog(), now=now, rollup=settings.rollup,
+        load_catalog(), now=now, rollup=settings.rollup_for(current),
         wall_clock=now if now is not None else now_ms(), max_skew_ms=settings.max_event_skew_ms,
     )
     result = diff(*scoring.score_both(records, current, draft))

@@ -137,3 +137,28 @@ def test_a_bad_log_line_is_an_error(files: None, tmp_path: Path) -> None:
     path.write_bytes(log_text(scenario()[:2]) + b"not json\n")
     with pytest.raises(SystemExit, match=r"bad\.jsonl: log line 3: not a"):
         main(["rules", "diff", "draft.yaml", "--log", str(path)])
+
+
+@pytest.mark.parametrize("command", [["rules", "diff", "draft.yaml", "--rules", "current.yaml"], ["replay", "--rules", "draft.yaml"]])
+def test_named_rules_do_not_read_the_workers_file(
+    files: None, log: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str],
+) -> None:  # fmt: skip
+    """A command given its rules reads only those: a broken CREDENCE_RULES_FILE is not its concern."""
+    monkeypatch.setenv("CREDENCE_RULES_FILE", "broken.yaml")
+    args = [*command, log] if command[0] == "replay" else [*command, "--log", log]
+    assert main([*args, "--now", str(NOW)]) == 0
+    assert capsys.readouterr().out
+
+
+def test_settings_read_the_rules_file_once(files: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's check, its signal processor and the roll-up's targets share one read."""
+    from streams import settings as settings_module
+
+    monkeypatch.setenv("CREDENCE_RULES_FILE", "draft.yaml")
+    reads: list[str] = []
+    read = settings_module.read_rules
+    monkeypatch.setattr(settings_module, "read_rules", lambda source: reads.append(source) or read(source))
+    settings = settings_module.load_settings()
+    assert settings_module.load_rules(settings) is settings.rules
+    assert settings.rollup.water_targets == settings.rules.water_levels
+    assert reads == ["draft.yaml"]

@@ -63,8 +63,9 @@ def test_the_rules_file_comes_from_the_environment(tmp_path) -> None:  # type: i
     assert load_rules(settings).rule("high_intent").points == 9
     assert load_rules(Settings()).rule("high_intent").points == rules().rule("high_intent").points == 8
     draft.write_text(rules_text().replace("within: 7d", "within: 7w"))
+    assert load_rules(settings).rule("high_intent").points == 9  # read once, at the first use
     with pytest.raises(SettingsError, match=f"^{draft}: signal 'high_intent': within: expected a duration"):
-        load_rules(settings)
+        load_rules(load_settings({"CREDENCE_RULES_FILE": str(draft)}))
 
 
 def rules_text() -> str:
