@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,18 +27,25 @@ def band(score: float, cfg: RollupConfig) -> str:
     return "green"
 
 
-def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float | None:
-    """Weighted mean of the components that have data, weights rescaled; ``None`` if none."""
-    weights = {
+def weights(cfg: RollupConfig) -> dict[str, float]:
+    return {
         "action_completion": cfg.weight_action_completion,
         "signal_strength": cfg.weight_signal_strength,
         "fulfilment": cfg.weight_fulfilment,
     }
-    used = {k: v for k, v in components.items() if v is not None}
-    total = sum(weights[k] for k in used)
-    if not used or total <= 0:
+
+
+def credibility(components: dict[str, float | None], cfg: RollupConfig) -> float | None:
+    """Weighted mean of the components that have data, weights rescaled; ``None`` if none."""
+    weight = weights(cfg)
+    total = weighted = 0.0
+    for name, value in components.items():
+        if value is not None:
+            total += weight[name]
+            weighted += weight[name] * value
+    if total <= 0:
         return None
-    return sum(weights[k] * v for k, v in used.items()) / total
+    return weighted / total
 
 
 #: how often a team drops facts no window needs any more (amortised housekeeping)
@@ -84,8 +92,10 @@ class TeamState:
     #: last activity (value: clamped net points), actions by due time (value: 1 if on time)
     _active: TrailingWindow | None = field(default=None, compare=False, repr=False)
     _due: TrailingWindow | None = field(default=None, compare=False, repr=False)
-    #: customers per region, kept up to date once first needed
+    #: customers per region (regions with some), kept up to date once first needed
     _regions: Counter[str] | None = field(default=None, compare=False, repr=False)
+    #: (``ts_ms``, delta_id) of the trace, oldest first, built when first forgetting
+    _trace_times: list[tuple[int, str]] | None = field(default=None, compare=False, repr=False)
     #: while open, the old values of what changes (:meth:`rollback`)
     undo: UndoLog | None = field(default=None, compare=False, repr=False)
 
@@ -114,8 +124,11 @@ class TeamState:
             if update["delta_id"] not in self.trace:
                 self.before_change(self.trace, update["delta_id"])
                 entry = {k: v for k, v in update.items() if k != "kind"}
-                self.trace[update["delta_id"]] = {**entry, "ts_ms": parse_ts(update["ts"])}
+                ts_ms = parse_ts(update["ts"])
+                self.trace[update["delta_id"]] = {**entry, "ts_ms": ts_ms}
                 self.touch("t", update["delta_id"])
+                if self._trace_times is not None:
+                    heapq.heappush(self._trace_times, (ts_ms, update["delta_id"]))
         elif kind == "action":
             key = item_key(update)
             held = self.actions.get(key)
@@ -148,10 +161,7 @@ class TeamState:
             return
         self._set("forgot_at", now)
         self.touch("h", "")
-        keep_from = now - cfg.trace_keep_ms
-        for delta_id in [d for d, t in self.trace.items() if t["ts_ms"] < keep_from]:
-            self._delete(self.trace, delta_id)
-            self.drop("t", delta_id)
+        self._forget_trace_before(now - cfg.trace_keep_ms)
         action_from = now - cfg.action_window_ms
         kept_from = month_end(shift(month_of(now, cfg.time_zone), -KEPT_MONTHS), cfg.time_zone)
         for key in [k for k, a in self.actions.items() if a[DUE] <= action_from and a[DUE] < kept_from]:
@@ -164,12 +174,25 @@ class TeamState:
         for period in sorted(self.periods, key=_period_order)[: -cfg.fulfilment_periods]:
             self._delete(self.periods, period)
 
+    def _forget_trace_before(self, keep_from: int) -> None:
+        """Drop the trace entries older than ``keep_from`` (hourly: a heap of their
+        times, not a scan of a trace that holds weeks of a big team's deltas)."""
+        if self._trace_times is None:
+            self._trace_times = [(t["ts_ms"], d) for d, t in self.trace.items()]
+            heapq.heapify(self._trace_times)
+        times = self._trace_times
+        while times and times[0][0] < keep_from:
+            _, delta_id = heapq.heappop(times)
+            if delta_id in self.trace:
+                self._delete(self.trace, delta_id)
+                self.drop("t", delta_id)
+
     def rollback(self, mark: int = 0) -> None:
         """Undo the changes logged since the open log's length was ``mark``; the running
         aggregates are rebuilt when next needed."""
         assert self.undo is not None
         self.undo.rollback(mark)
-        self._active = self._due = self._regions = None
+        self._active = self._due = self._regions = self._trace_times = None
         self.water.forget_aggregates()
 
     def before_change(self, target: dict[str, Any], key: str) -> None:
@@ -198,11 +221,14 @@ class TeamState:
         old = self.customers.pop(customer_id, None)
         if row is not None:
             self.customers[customer_id] = row
-        if self._regions is not None:
+        if (regions := self._regions) is not None:
             if old is not None and old[3]:
-                self._regions[str(old[3])] -= 1
+                if regions[left := str(old[3])] == 1:
+                    del regions[left]
+                else:
+                    regions[left] -= 1
             if row is not None and row[3]:
-                self._regions[str(row[3])] += 1
+                regions[str(row[3])] += 1
         if self._active is not None:
             if row is None:
                 self._active.remove(customer_id)
@@ -279,30 +305,37 @@ class TeamState:
         """The region most of the team's customers are in (ties: alphabetical)."""
         if self._regions is None:
             self._regions = Counter(str(c[3]) for c in self.customers.values() if c[3])
-        counts = +self._regions  # without regions whose customers all left
+        counts = self._regions
         if not counts:
             return None
         return min(counts, key=lambda r: (-counts[r], r))
 
     def record(self, now: int, cfg: RollupConfig) -> dict[str, Any] | None:
         """The ``team-credibility`` value at ``now``, or ``None`` with no component."""
+        comparable = self._comparable(now, cfg)
+        return None if comparable is None else self._record(now, cfg, comparable)
+
+    def _comparable(self, now: int, cfg: RollupConfig) -> list[Any] | None:
+        """What a published record says: ``[score, band, components, region]`` (rounded),
+        or ``None`` with no component."""
         components = self.components(now, cfg)
         score = credibility(components, cfg)
         if score is None:
             return None
         score = round(score, 2)
+        rounded = {k: None if v is None else round(v, 2) for k, v in components.items()}
+        return [score, band(score, cfg), rounded, self.region()]
+
+    def _record(self, now: int, cfg: RollupConfig, comparable: list[Any]) -> dict[str, Any]:
+        score, level, components, region = comparable
         return {
             "team_id": self.team_id,
-            "region": self.region(),
+            "region": region,
             "score": score,
-            "band": band(score, cfg),
-            "components": {k: None if v is None else round(v, 2) for k, v in components.items()},
+            "band": level,
+            "components": dict(components),
             "components_used": [k for k in COMPONENTS if components[k] is not None],
-            "weights": {
-                "action_completion": cfg.weight_action_completion,
-                "signal_strength": cfg.weight_signal_strength,
-                "fulfilment": cfg.weight_fulfilment,
-            },
+            "weights": weights(cfg),
             "ts": format_ts(now),
         }
 
@@ -315,8 +348,8 @@ class TeamState:
 
     def publish_if_changed(self, now: int, cfg: RollupConfig) -> dict[str, Any] | None:
         """The record to publish when the score, band or components changed, else ``None``."""
-        record = self.record(now, cfg)
-        if record is None:
+        comparable = self._comparable(now, cfg)
+        if comparable is None:
             if self.published is None or self.published == ["no data"]:
                 return None
             # the team lost its last component: say so, or the compacted topic keeps
@@ -324,12 +357,11 @@ class TeamState:
             self._set("published", ["no data"])
             self.touch("h", "")
             return self._no_data(now)
-        comparable = [record["score"], record["band"], record["components"], record["region"]]
         if comparable == self.published:
             return None
         self._set("published", comparable)
         self.touch("h", "")
-        return record
+        return self._record(now, cfg, comparable)
 
     # -- persistence -----------------------------------------------------------
 

@@ -41,10 +41,21 @@ from scoring.timeutil import format_ts
 KEPT_MONTHS = 13
 
 
+#: per time zone, the month last asked for: ``(start ms, end ms, "YYYY-MM")``
+_LAST_MONTH: dict[str, tuple[int, int, str]] = {}
+
+
 def month_of(ms: int, zone: str) -> str:
-    """``YYYY-MM`` of the calendar month ``ms`` falls in, in ``zone``."""
+    """``YYYY-MM`` of the calendar month ``ms`` falls in, in ``zone``. Every team update
+    asks for its clock's month: the month last asked for is answered without a time
+    zone conversion."""
+    held = _LAST_MONTH.get(zone)
+    if held is not None and held[0] <= ms < held[1]:
+        return held[2]
     local = datetime.fromtimestamp(ms // 1000, ZoneInfo(zone))
-    return f"{local.year:04d}-{local.month:02d}"
+    month = f"{local.year:04d}-{local.month:02d}"
+    _LAST_MONTH[zone] = (month_end(shift(month, -1), zone), month_end(month, zone), month)
+    return month
 
 
 def shift(month: str, months: int) -> str:
