@@ -4,10 +4,14 @@ weighted score with rescaled weights, the three components, publication."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoring.rollup.config import RollupConfig
-from scoring.rollup.team import COMPONENTS, TeamState, band, credibility
+from scoring.rollup.team import COMPONENTS, FORGET_EVERY_MS, TeamState, band, credibility
 from scoring.rollup.team_rollup import DictTeamStore, TeamRollup
+from scoring.rollup.undo import UndoLog
+from scoring.timeutil import format_ts
 from tests.unit.rollup_fixtures import (
     NOW,
     D,
@@ -612,3 +616,30 @@ def test_a_clock_moved_by_an_update_is_written_with_the_team_header():
     assert rollup.apply("T1", {**seen, "activity_ts": 2_000, "as_of": 2_000}) == []
     assert store.load("T1").clock == 2_000
     assert ("h", "") in store.written[-1]  # the new clock reaches the table
+
+
+
+# --- the trace's forgetting ---------------------------------------------------
+
+
+@given(st.lists(st.tuples(st.integers(0, 90), st.sampled_from((0, H, D, 10 * D)), st.booleans()), max_size=60))
+@settings(max_examples=150, deadline=None)
+def test_the_trace_keeps_the_deltas_a_scan_would(steps: list[tuple[int, int, bool]]) -> None:
+    """Deltas arrive out of time order, the clock moves on, some steps are rolled back:
+    the trace holds what a scan of every delta at each hourly forgetting would keep."""
+    state, model, forgot_at, clock = TeamState("T1"), {}, 0, NOW
+    for number, (days_ago, step, undone) in enumerate(steps):
+        before = (dict(model), forgot_at)
+        state.undo = UndoLog()
+        ts = clock - days_ago * D + number
+        state.apply({"kind": "delta", "delta_id": f"d{number}", "ts": format_ts(ts)}, CFG)
+        model[f"d{number}"] = ts
+        clock += step
+        state.forget_before(clock, CFG)
+        if clock - forgot_at >= FORGET_EVERY_MS:
+            model, forgot_at = {d: t for d, t in model.items() if t >= clock - CFG.trace_keep_ms}, clock
+        if undone:
+            state.rollback()
+            model, forgot_at = before
+        state.undo = None
+        assert {d: t["ts_ms"] for d, t in state.trace.items()} == model
