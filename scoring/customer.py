@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from scoring.catalog import DIRECTORY_TOPIC
@@ -21,7 +22,11 @@ from scoring.rollup.ledger import CustomerLedger
 from scoring.schema import InvalidEvent
 from scoring.signal_catalogue import SignalCatalogue
 
-_STATE_VERSION = 3  # 3: each rule's state under its id; 2: four fixed rules (scoring.legacy_state)
+#: 4: msgpack, the de-duplication memory as raw bytes; 3: JSON, each rule's state under its
+#: id, the de-duplication memory in base64; 2: JSON, four fixed rules (scoring.legacy_state)
+_STATE_VERSION = 4
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
 
 #: the state changelog's record limit (``max.message.bytes`` of ``customer-signal-state``)
 MAX_STATE_BYTES = 8 * 1024 * 1024
@@ -33,7 +38,7 @@ MAX_STATE_BYTES = 8 * 1024 * 1024
 #: (:data:`scoring.patterns.first_per.MAX_VALUES`, :data:`scoring.patterns.silence.MAX_WATCHES`).
 #: Each limit depends on one topic's events only, so the verdicts do not depend on how
 #: topics interleave (nor on the wall clock). With every id at its longest, a full
-#: state of the default catalogue encodes to about 6.2 MB
+#: state of the default catalogue encodes to about 4.1 MB
 #: (tests/unit/test_customer_capacity.py builds it).
 #: event ids remembered per topic within the de-duplication horizon (16 bytes each)
 MAX_REMEMBERED_EVENTS = 50_000
@@ -198,7 +203,10 @@ class CustomerState:
         return {rule.rule_id: [rule.shape, rule.to_json(self.rules[rule.rule_id])] for rule in self._bound.rules}
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
+        """Format 4, msgpack: the de-duplication memory as it is packed, copied once
+        (base64 in JSON cost 40 times as much for a large state; the value is a quarter
+        smaller too)."""
+        return _encode(
             {
                 "v": _STATE_VERSION,
                 "c": self.customer_id,
@@ -206,23 +214,25 @@ class CustomerState:
                 "eo": [self.event_owner.team_id, self.event_owner.region, self.event_owner.rep_id],
                 "l": self.ledger.to_json(),
                 "m": self.max_ts,
-                "s": {topic: ids.to_text() for topic, ids in self.seen.items()},
+                "s": {topic: ids.packed() for topic, ids in self.seen.items()},
                 "r": self._encode_rules(),
             }
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:
-        """Decode a state; its rule states wait for :meth:`bind`, which needs the catalogue."""
-        d: dict[str, Any] = upgrade(orjson.loads(raw))
-        if d.get("v") != _STATE_VERSION:
-            raise ValueError(f"unknown customer state version {d.get('v')!r}")
+        """Decode a state (format 4, or an earlier JSON one: ``{``, never a msgpack map's
+        first byte); its rule states wait for :meth:`bind`, which needs the catalogue."""
+        d: Any = upgrade(orjson.loads(raw)) if raw[:1] == b"{" else _decode(raw)
+        version = d.get("v") if isinstance(d, dict) else None
+        if version != _STATE_VERSION:
+            raise ValueError(f"unknown customer state version {version!r}")
         return cls(
             customer_id=d["c"],
             owner=Owner(*d["o"]),
             event_owner=Owner(*d["eo"]),
             ledger=CustomerLedger.from_json(d["l"]),
             max_ts=d["m"],
-            seen={topic: SeenIds.from_text(text) for topic, text in d["s"].items()},
+            seen={topic: SeenIds(packed) for topic, packed in d["s"].items()},
             stored=d["r"],
         )

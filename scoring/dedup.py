@@ -4,13 +4,12 @@ SPEC keeps de-duplication by ``event_id`` for at least 7 days of event time, so 
 customer remembers tens of thousands of ids, and the memory travels in the customer's
 state value (one changelog record carries the state and the events it counted). Each
 id is kept as a 64-bit hash with its event time, 16 bytes, in arrival order; the packed
-form is kept up to date as ids come and go, so writing the state costs one base64 pass
-instead of re-packing every entry at every flush.
+form is kept up to date as ids come and go, so writing the state copies it as it is
+(raw bytes in the state's msgpack value) instead of re-packing every entry at every flush.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import struct
 
@@ -84,10 +83,7 @@ class SeenIds:
             start += _ENTRY.size
         return count
 
-    def to_text(self) -> str:
-        """The packed entries, base64: what the state's JSON value holds."""
-        return base64.b64encode(memoryview(self._packed)[self._start :]).decode("ascii")
-
-    @classmethod
-    def from_text(cls, text: str) -> SeenIds:
-        return cls(base64.b64decode(text))
+    def packed(self) -> memoryview:
+        """The packed entries (what the state's value holds; ``SeenIds(packed)`` reads
+        them back): a view, valid until the next change."""
+        return memoryview(self._packed)[self._start :]

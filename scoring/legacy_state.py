@@ -1,5 +1,9 @@
-"""Customer states stored before the signal catalogue (format 2: the four rules under
-fixed keys) upgraded to format 3 (each rule's state under its id).
+"""Customer states stored in earlier formats, upgraded to the current one (format 4).
+
+* Format 3 (JSON): as format 4, with each topic's packed de-duplication memory as base64
+  text instead of raw bytes (format 4 is msgpack).
+* Format 2 (JSON, before the signal catalogue): the four rules under fixed keys instead
+  of each rule's state under its id.
 
 Format 2 states were written by the four built-in rules with SPEC's parameters, which
 are the default catalogue's. Their states are filed under the default ids with the
@@ -10,6 +14,7 @@ exactly when the running catalogue's rule of that id still has its default defin
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 #: the shape (definition hash without points) of each default rule, as of format 3's
@@ -24,9 +29,17 @@ _RISK_OUTCOME = "reconsider"
 
 
 def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` (a decoded state) in the current format; other versions pass unchanged."""
-    if doc.get("v") != 2:
-        return doc
+    """``doc`` (a decoded JSON state, format 2 or 3) in format 4."""
+    if not isinstance(doc, dict) or doc.get("v") not in (2, 3):
+        raise ValueError(f"unknown JSON customer state version {doc.get('v') if isinstance(doc, dict) else None!r}")
+    if doc["v"] == 2:
+        doc = _upgrade_2(doc)
+    doc["s"] = {topic: base64.b64decode(text) for topic, text in doc["s"].items()}
+    doc["v"] = 4
+    return doc
+
+
+def _upgrade_2(doc: dict[str, Any]) -> dict[str, Any]:
     rules = {
         "high_intent": doc.pop("hi"),
         "decision_chain": [[role, evidence] for role, evidence in doc.pop("dc").items()],

@@ -7,6 +7,7 @@ from __future__ import annotations
 from faust import App
 
 from streams.app import create_app
+from streams.faust_ext import restore
 from streams.kafka.publish import Publisher
 from streams.kafka.topics import OUTPUTS, Topics
 from streams.ops import lag, restore_watchdog, warm_up
@@ -25,6 +26,7 @@ def build_app(settings: Settings) -> App:
     warm_up.register(app, (topics.cluster_name(name) for name in OUTPUTS))
     signal_processor.register(app, settings, topics, publisher)
     teams = team_agent.register(app, settings, topics, publisher)
+    restore.register(app)  # after every table
     exposition.register(app)
     views.register(app, settings, teams)
     return app

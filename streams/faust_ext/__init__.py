@@ -8,6 +8,7 @@ uses their public API and the functions here.
 * :mod:`.consumer_thread`: its consumer thread (fetch wait, seeks, metadata refresh,
   end offsets).
 * :mod:`.recovery`: stops the flow before Faust's post-restore seek.
+* :mod:`.restore`: table restores applied per fetch, one RocksDB write batch each.
 * :mod:`.worker`: the worker, whose SIGUSR1 dump ends with
   :mod:`.diagnostics`' consumer report.
 * :mod:`.web`: the ``credence://`` web driver, without Faust's own views.

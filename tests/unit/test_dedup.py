@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import struct
 
 from hypothesis import given
@@ -13,8 +12,8 @@ from scoring.dedup import SeenIds, id_hash
 ENTRY = struct.Struct("<qq")
 
 
-def packed(entries: list[tuple[int, int]]) -> str:
-    return base64.b64encode(b"".join(ENTRY.pack(h, ts) for h, ts in entries)).decode("ascii")
+def packed(entries: list[tuple[int, int]]) -> bytes:
+    return b"".join(ENTRY.pack(h, ts) for h, ts in entries)
 
 
 def test_remembers_ids_in_arrival_order():
@@ -23,7 +22,7 @@ def test_remembers_ids_in_arrival_order():
         seen.add(h, ts)
     assert 1 in seen and 4 not in seen
     assert list(seen.times.items()) == [(3, 300), (1, 100), (2, 200)]
-    assert seen.to_text() == packed([(3, 300), (1, 100), (2, 200)])
+    assert seen.packed() == packed([(3, 300), (1, 100), (2, 200)])
 
 
 def test_forgets_the_front_up_to_the_first_id_inside_the_horizon():
@@ -33,9 +32,9 @@ def test_forgets_the_front_up_to_the_first_id_inside_the_horizon():
     seen.forget_before(250)
     # 3 is older than the horizon but arrived after 2, which is inside it: kept
     assert list(seen.times.items()) == [(2, 300), (3, 150), (4, 400)]
-    assert seen.to_text() == packed([(2, 300), (3, 150), (4, 400)])
+    assert seen.packed() == packed([(2, 300), (3, 150), (4, 400)])
     seen.forget_before(1_000)
-    assert len(seen) == 0 and seen.to_text() == ""
+    assert len(seen) == 0 and seen.packed() == b""
 
 
 def test_round_trip_keeps_ids_times_and_order():
@@ -43,7 +42,7 @@ def test_round_trip_keeps_ids_times_and_order():
     for i in range(10):
         seen.add(id_hash(f"e{i}"), 1_000 - i)
     seen.forget_before(995)
-    restored = SeenIds.from_text(seen.to_text())
+    restored = SeenIds(seen.packed())
     assert restored == seen
     assert list(restored.times) == list(seen.times)
 
@@ -63,7 +62,7 @@ def test_a_long_forgotten_front_is_cut_off_and_the_rest_kept():
     seen.forget_before(19_990)
     expected = [(i, i) for i in range(19_990, 20_010)]
     assert list(seen.times.items()) == expected
-    assert seen.to_text() == packed(expected)
+    assert seen.packed() == packed(expected)
 
 
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 10_000)), max_size=300))
@@ -78,5 +77,5 @@ def test_packed_form_always_matches_the_ids(steps):
         if i not in seen:
             seen.add(i, ts)
         seen.forget_before(newest - 5_000)
-    assert seen.to_text() == packed(list(seen.times.items()))
-    assert SeenIds.from_text(seen.to_text()) == seen
+    assert seen.packed() == packed(list(seen.times.items()))
+    assert SeenIds(seen.packed()) == seen

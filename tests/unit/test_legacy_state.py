@@ -32,7 +32,7 @@ def test_a_format_2_state_loads_under_the_default_ids() -> None:
         "O1": ("p1", "r1", True, "p1"), "O2": ("p2", "r2", True, "p2"), "O3": ("p3", "r3", True, None),
     }
     assert state.owner.team_id == "T1" and len(state.ledger.entries) == 3
-    assert CustomerState.from_bytes(state.to_bytes()).stored.keys() == DEFAULT_SHAPES.keys()  # written as format 3
+    assert CustomerState.from_bytes(state.to_bytes()).stored.keys() == DEFAULT_SHAPES.keys()  # written as format 4
 
 
 def test_a_format_2_state_carries_on_where_it_stopped() -> None:

@@ -67,7 +67,8 @@ def test_importing_registers_nothing_and_build_app_registers_the_worker(tmp_path
         "pages": ["/heatmap", "/heatmap.json", "/metrics", "/teams", "/teams/{team_id}",
                   "/teams/{team_id}/traceability.csv"],
         "sensors": ["RestoreWatchdog", "_RefreshAfterRebalance"],
-        "batch_topics": [f"p.{name}" for name in sorted((
+        "batch_topics": ["credence-customer-signal-state-changelog", "credence-team-state-changelog"]  # restores
+        + [f"p.{name}" for name in sorted((
             "credence-risk-ticks", "customer-directory", "document-open", "forecast-outcome", "role-login",
             "rush-delivery", "sales-action", "stale-update"))],
     }
