@@ -68,10 +68,12 @@ class CustomerLedger:
 
     def record_activity(
         self, customer_id: str, ts: int, owner: Owner, cfg: RollupConfig
-    ) -> list[Output]:
-        """A behaviour event was accepted: keep the team's view of activity fresh."""
+    ) -> tuple[list[Output], int | None]:
+        """A behaviour event was accepted: keep the team's view of activity fresh.
+        Returns the team updates and, if it moved, :meth:`activity_recheck_at`."""
         if self.activity_ts is not None and ts <= self.activity_ts:
-            return []
+            return [], None
+        recheck = self.activity_recheck_at(cfg)
         self.activity_ts = ts
         if (
             self.reported is not None
@@ -79,8 +81,11 @@ class CustomerLedger:
             and ts - self.reported[2] < cfg.activity_report_ms
             and self.reported[0] == team_of(owner)
         ):
-            return []
-        return self._report(customer_id, owner)
+            outputs = []
+        else:
+            outputs = self._report(customer_id, owner)
+        later = self.activity_recheck_at(cfg)
+        return outputs, later if later != recheck else None
 
     def add_delta(
         self, delta: SignalDelta, record: dict[str, Any], owner: Owner, cfg: RollupConfig
