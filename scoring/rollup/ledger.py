@@ -71,21 +71,20 @@ class CustomerLedger:
     ) -> tuple[list[Output], int | None]:
         """A behaviour event was accepted: keep the team's view of activity fresh.
         Returns the team updates and, if it moved, :meth:`activity_recheck_at`."""
-        if self.activity_ts is not None and ts <= self.activity_ts:
+        before = self.activity_ts
+        if before is not None and ts <= before:
             return [], None
-        recheck = self.activity_recheck_at(cfg)
         self.activity_ts = ts
+        reported = self.reported
         if (
-            self.reported is not None
-            and self.reported[2] is not None
-            and ts - self.reported[2] < cfg.activity_report_ms
-            and self.reported[0] == team_of(owner)
-        ):
-            outputs = []
-        else:
-            outputs = self._report(customer_id, owner)
-        later = self.activity_recheck_at(cfg)
-        return outputs, later if later != recheck else None
+            reported is not None
+            and (told := reported[2]) is not None
+            and ts - told < cfg.activity_report_ms
+            and reported[0] == team_of(owner)
+        ):  # held back: a recheck is due from the first activity after the one told
+            moved = ts > told and (before is None or before <= told)
+            return [], int(told) + cfg.activity_window_ms if moved else None
+        return self._report(customer_id, owner), None  # all told: nothing to recheck
 
     def add_delta(
         self, delta: SignalDelta, record: dict[str, Any], owner: Owner, cfg: RollupConfig

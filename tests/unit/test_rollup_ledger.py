@@ -499,6 +499,17 @@ def test_record_activity_returns_the_recheck_when_it_moves():
     assert ledger.activity_recheck_at(CFG) == T + CFG.activity_window_ms
 
 
+@given(steps=st.lists(st.tuples(st.integers(-3 * H, 30 * H), st.sampled_from(["T1", "T2"])), max_size=12))
+def test_record_activity_returns_exactly_the_moved_recheck(steps):
+    """What it returns is activity_recheck_at after the call, when that differs from before it."""
+    ledger = CustomerLedger()
+    for offset, team in steps:
+        before = ledger.activity_recheck_at(CFG)
+        _, recheck = ledger.record_activity("C1", T + offset, Owner(team, "east", "R1"), CFG)
+        after = ledger.activity_recheck_at(CFG)
+        assert recheck == (after if after != before else None)
+
+
 def test_moving_teams_tells_the_old_team_first():
     ledger = CustomerLedger()
     ledger.record_activity("C1", T, Owner("T1", "east", "R1"), CFG)
