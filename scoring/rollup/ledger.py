@@ -89,15 +89,17 @@ class CustomerLedger:
     def add_delta(
         self, delta: SignalDelta, record: dict[str, Any], owner: Owner, cfg: RollupConfig
     ) -> list[Output]:
-        """Count a delta; return the new score, alerts raised or retracted, team updates.
+        """Count a delta (``record``: its ``to_record``); return the new score, alerts
+        raised or retracted, team updates.
 
         ``owner`` is the customer's (directory first): its score and its team follow it,
         not the fields of the event that completed the delta, which only stamp the delta.
         """
-        entry = [delta.delta_id, delta.signal, delta.points, delta.ts]
+        delta_id = record["delta_id"]  # the delta's, hashed once (SignalDelta.delta_id)
+        entry = [delta_id, delta.signal, delta.points, delta.ts]
         insort(self.entries, entry, key=_entry_order)
         self._count_entry(entry, 1)
-        if self.last_delta is None or (delta.ts, delta.delta_id) > (
+        if self.last_delta is None or (delta.ts, delta_id) > (
             parse_ts(self.last_delta["ts"]), self.last_delta["delta_id"]
         ):  # the newest in event time, whatever order topics arrived in
             self.last_delta = record
