@@ -13,7 +13,7 @@ import orjson
 from scoring.timeutil import MAX_MS as _MAX_MS
 from scoring.timeutil import MIN_MS as _MIN_MS
 from scoring.timeutil import TimestampError, parse_ts
-from scoring.typed_decode import Refused, TypedDecoder
+from scoring.typed_decode import TypedDecoder
 
 #: SPEC: messages over 64 KiB go to dead-letter.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -162,12 +162,14 @@ class RecordSchema:
     #: the fields declared ``not_future``
     _event_times: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _typed: TypedDecoder = field(init=False, repr=False, compare=False)
+    _names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         checks = tuple((f.name, f.required, f.compile()) for f in self.fields)
         object.__setattr__(self, "_checks", checks)
         object.__setattr__(self, "_event_times", tuple(f.name for f in self.fields if f.not_future))
         object.__setattr__(self, "_typed", TypedDecoder(self.topic, self.fields))
+        object.__setattr__(self, "_names", frozenset(f.name for f in self.fields))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -191,10 +193,9 @@ class RecordSchema:
         """
         if raw is None or len(raw) > MAX_MESSAGE_BYTES:
             return self.validate(raw, latest)
-        try:
-            doc = self._typed.decode(raw)
-        except Refused:
-            names = self.names
+        doc = self._typed.decode(raw)
+        if doc is None:
+            names = self._names
             return {name: value for name, value in self.validate(raw, latest).items() if name in names}
         if latest is not None:
             self._check_event_times(doc, latest)

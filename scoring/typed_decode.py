@@ -54,7 +54,7 @@ class FieldSpec(Protocol):
     def pattern(self) -> re.Pattern[str] | None: ...
 
 
-class Refused(Exception):
+class Refused(ValueError):
     """The fast path does not take this record (the generic path decides)."""
 
 
@@ -120,7 +120,7 @@ def _string_fix(spec: FieldSpec) -> Fix | None:
 
 
 class TypedDecoder:
-    """Decode one topic's value: the validated fields, declared ones only, or :class:`Refused`."""
+    """Decode one topic's value: the validated fields, declared ones only."""
 
     __slots__ = ("_decode", "_fixes", "_lower", "_nonblank", "_times")
 
@@ -151,11 +151,16 @@ class TypedDecoder:
         self._times, self._nonblank, self._lower = tuple(times), tuple(nonblank), tuple(lower)
         self._fixes = tuple(fixes)
 
-    def decode(self, raw: bytes) -> dict[str, Any]:
+    def decode(self, raw: bytes) -> dict[str, Any] | None:
+        """The value's fields, or ``None`` if the fast path does not take it."""
         try:
             doc: dict[str, Any] = _to_builtins(self._decode(raw))
-        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
-            raise Refused from None
+            self._fix(doc, raw)
+        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8, or Refused
+            return None
+        return doc
+
+    def _fix(self, doc: dict[str, Any], raw: bytes) -> None:
         if b"null" in raw:  # an optional field given as null: as if absent
             for name in [name for name, value in doc.items() if value is None]:
                 del doc[name]
@@ -175,4 +180,3 @@ class TypedDecoder:
             value = doc.get(name)
             if value is not None:
                 doc[name] = fix(value)
-        return doc
