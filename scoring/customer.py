@@ -112,33 +112,48 @@ class CustomerState:
 
     def apply(self, event: Event, catalogue: SignalCatalogue) -> Applied:
         """Feed one validated event, in arrival order; return its outcome and deltas."""
-        if event.topic == DIRECTORY_TOPIC:
+        topic = event.topic
+        if topic == DIRECTORY_TOPIC:
             self.owner = Owner(event.get("team_id"), event.get("region"), event.get("rep_id"))
             return Applied(Outcome.ACCEPTED)
-        topic_rules = catalogue.by_topic.get(event.topic)
+        topic_rules = catalogue.by_topic.get(topic)
         if topic_rules is None:
-            raise ValueError(f"not a behaviour topic: {event.topic}")
-        self.bind(catalogue)
-        seen = self.seen.get(event.topic)
+            raise ValueError(f"not a behaviour topic: {topic}")
+        if self._bound is not catalogue:
+            self.bind(catalogue)
+        seen = self.seen.get(topic)
         if seen is None:
-            seen = self.seen[event.topic] = SeenIds()
+            seen = self.seen[topic] = SeenIds()
         event_hash = id_hash(event.event_id)
         if event_hash in seen:
             return Applied(Outcome.DUPLICATE)
-        newest = self.max_ts.get(event.topic)
-        if newest is not None and event.ts < newest - DEDUP_HORIZON_MS:
+        ts = event.ts
+        newest = self.max_ts.get(topic)
+        if newest is not None and ts < newest - DEDUP_HORIZON_MS:
             return Applied(Outcome.LATE)
-        if (full := self._full(event, seen, catalogue)) is not None:
+        if (len(seen) >= MAX_REMEMBERED_EVENTS or catalogue.bounded[topic]) and (
+            full := self._full(event, seen, catalogue)
+        ) is not None:
             return Applied(Outcome.OVER_CAPACITY, error=InvalidEvent("customer_over_capacity", full))
-        self._remember(event.topic, seen, event_hash, event.ts)
+        seen.add(event_hash, ts)
+        if newest is None or ts > newest:
+            self.max_ts[topic] = ts
+            seen.forget_before(ts - DEDUP_HORIZON_MS)
         fields = event.fields
         team_id, region, rep_id = fields.get("team_id"), fields.get("region"), fields.get("rep_id")
         if team_id or region or rep_id:
-            self.event_owner = Owner(team_id, region, rep_id).over(self.event_owner)
+            known = self.event_owner
+            if (team_id and team_id != known.team_id) or (region and region != known.region) or (
+                rep_id and rep_id != known.rep_id
+            ):
+                self.event_owner = Owner(team_id, region, rep_id).over(known)
         applied = Applied(Outcome.ACCEPTED)
+        rules = self.rules
         for rule in topic_rules:
-            rule_state = self.rules[rule.rule_id]
-            applied.deltas += [self._delta(f, event) for f in rule.accumulate(rule_state, event)]
+            rule_state = rules[rule.rule_id]
+            firings = rule.accumulate(rule_state, event)
+            if firings:
+                applied.deltas += [self._delta(f, event) for f in firings]
             if rule.timed and (due := rule.due_after(rule_state, event)) is not None:
                 applied.due.append(due)
         return applied
@@ -166,7 +181,7 @@ class CustomerState:
         """What accepting ``event`` would take past the customer's capacity, if anything."""
         if len(seen) >= MAX_REMEMBERED_EVENTS:
             newest = self.max_ts.get(event.topic)
-            # a newer event moves the horizon on: the ids it forgets make room (see _remember)
+            # a newer event moves the horizon on: the ids it forgets make room (see apply)
             freed = seen.count_before(event.ts - DEDUP_HORIZON_MS) if newest is not None and event.ts > newest else 0
             if len(seen) - freed >= MAX_REMEMBERED_EVENTS:
                 return f"{event.topic}: {len(seen)} event ids within the de-duplication horizon"
@@ -174,12 +189,6 @@ class CustomerState:
             if (full := rule.over_capacity(self.rules[rule.rule_id], event)) is not None:
                 return full
         return None
-
-    def _remember(self, topic: str, seen: SeenIds, event_hash: int, ts: int) -> None:
-        seen.add(event_hash, ts)
-        if ts > self.max_ts.get(topic, ts - 1):
-            self.max_ts[topic] = ts
-            seen.forget_before(ts - DEDUP_HORIZON_MS)
 
     def _delta(self, firing: Firing, event: Event | None = None) -> SignalDelta:
         owner = self.effective_owner

@@ -32,12 +32,15 @@ def id_hash(event_id: str) -> int:
 class SeenIds:
     """Event-id hash -> event time, in arrival order, with its packed form alongside."""
 
-    __slots__ = ("_packed", "_start", "times")
+    __slots__ = ("_front", "_packed", "_start", "times")
 
     def __init__(self, packed: bytes = b"") -> None:
         self.times: dict[int, int] = dict(_ENTRY.iter_unpack(packed))
         self._packed = bytearray(packed)
         self._start = 0  # bytes of _packed already forgotten
+        #: the event time of the oldest arrival remembered (``None``: none, or not read yet),
+        #: so that :meth:`forget_before` mostly costs one comparison
+        self._front: int | None = None
 
     def __contains__(self, event_hash: int) -> bool:
         return event_hash in self.times
@@ -56,23 +59,29 @@ class SeenIds:
     def add(self, event_hash: int, ts: int) -> None:
         """Remember an id that is not remembered yet."""
         self.times[event_hash] = ts
+        if self._start == len(self._packed):
+            self._front = ts
         self._packed += _ENTRY.pack(event_hash, ts)
 
     def forget_before(self, horizon: int) -> None:
         """Forget ids from the oldest arrival on while their event time is before
         ``horizon`` (arrival order is close to time order, so this trims the front)."""
+        if self._front is not None and self._front >= horizon:
+            return
         packed, start, times = self._packed, self._start, self.times
         end = len(packed)
+        front = None
         while start < end:
             event_hash, ts = _ENTRY.unpack_from(packed, start)
             if ts >= horizon:
+                front = ts
                 break
             del times[event_hash]
             start += _ENTRY.size
         if start >= _COMPACT_BYTES and start * 2 >= end:
             del packed[:start]
             start = 0
-        self._start = start
+        self._start, self._front = start, front
 
     def count_before(self, horizon: int) -> int:
         """How many ids :meth:`forget_before` would forget."""

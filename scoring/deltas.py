@@ -19,9 +19,12 @@ class Owner(NamedTuple):
 
     def over(self, base: Owner) -> Owner:
         """These fields where set, ``base``'s elsewhere."""
-        return Owner(
-            self.team_id or base.team_id, self.region or base.region, self.rep_id or base.rep_id
-        )
+        team_id, region, rep_id = self
+        if team_id and region and rep_id:  # no allocation in the common cases (once per event)
+            return self
+        if not (team_id or region or rep_id):
+            return base
+        return Owner(team_id or base.team_id, region or base.region, rep_id or base.rep_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,14 @@ class SignalEngine:
         """:meth:`handle` behind the bulkhead: if it raises, the record comes back
         ``FAILED`` (``internal_error``), with no outputs, and its customer's state is
         as if the record had never arrived."""
-        return self._guarded(Received(topic, key, raw, partition))
+        journal = self.store.journal
+        journal.begin(Received(topic, key, raw, partition))
+        try:
+            handled = self.handle(topic, key, raw, partition)
+        except Exception as exc:  # as in _guarded, without its layers (once per event)
+            return self._failed(exc)
+        journal.end(handled.outcome is Outcome.ACCEPTED)
+        return handled
 
     def tick(self, customer_id: str, now: int, partition: int = 0) -> Handled:
         """:meth:`fire_customer` behind the bulkhead, as :meth:`receive`."""
@@ -168,23 +175,24 @@ class SignalEngine:
             return Handled(Outcome.INVALID, error=exc)
         if event is None:
             return self._forward_to_team(topic, doc)
-        state = self._state(event.customer_id)
+        customer_id = event.customer_id
+        state = self.store.load(customer_id) or CustomerState(customer_id)
         applied = state.apply(event, self.rules)
         if applied.outcome is not Outcome.ACCEPTED:
             return Handled(applied.outcome, event, error=applied.error)
-        outputs: list[Output] = []
-        owner = state.effective_owner
+        ledger = state.ledger
         if topic == DIRECTORY_TOPIC:
-            outputs += state.ledger.owner_changed(state.customer_id, owner, self.rollup)
+            outputs = ledger.owner_changed(customer_id, state.effective_owner, self.rollup)
         else:
-            recheck = state.ledger.activity_recheck_at(self.rollup)
-            outputs += state.ledger.record_activity(state.customer_id, event.ts, owner, self.rollup)
-            later = state.ledger.activity_recheck_at(self.rollup)
-            if later is not None and later != recheck:
-                self.deadlines.push(later, state.customer_id, partition)
-        outputs += self._count_deltas(state, applied.deltas, partition)
+            outputs, recheck = ledger.record_activity(customer_id, event.ts, state.effective_owner, self.rollup)
+            if recheck is not None:
+                self.deadlines.push(recheck, customer_id, partition)
+        if applied.deltas:
+            outputs += self._count_deltas(state, applied.deltas, partition)
+        elif ledger.outbox:  # as _count_deltas does
+            self.pending_alerts[customer_id] = partition
         for due in applied.due:
-            self.deadlines.push(due, state.customer_id, partition)
+            self.deadlines.push(due, customer_id, partition)
         self.store.save(state)
         return Handled(Outcome.ACCEPTED, event, applied.deltas, outputs)
 
@@ -248,12 +256,17 @@ class SignalEngine:
         journal.begin(entry)
         try:
             handled = self._apply(entry)
-        except Exception as exc:  # state writes and sends happen outside; a failed read fails the rollback too
-            if (customer_id := journal.end(changed=False)) is not None:
-                self._roll_back(customer_id)
-            return Handled(Outcome.FAILED, error=internal_error(exc))
+        except Exception as exc:
+            return self._failed(exc)
         journal.end(_changed(entry, handled))
         return handled
+
+    def _failed(self, exc: Exception) -> Handled:
+        """The open entry raised: roll its customer back. State writes and sends happen
+        outside; a failed read fails the rollback too."""
+        if (customer_id := self.store.journal.end(changed=False)) is not None:
+            self._roll_back(customer_id)
+        return Handled(Outcome.FAILED, error=internal_error(exc))
 
     def _apply(self, entry: Entry) -> Handled:
         if isinstance(entry, Ticked):
@@ -322,9 +335,6 @@ class SignalEngine:
         update = {name: doc[name] for name in TEAM_FIELDS[topic] if name in doc}
         update["kind"] = "action" if topic == SALES_ACTION else "outcome"
         return Handled(Outcome.ACCEPTED, outputs=[Output(TEAM_UPDATES, doc["team_id"], update)])
-
-    def _state(self, customer_id: str) -> CustomerState:
-        return self.store.load(customer_id) or CustomerState(customer_id)
 
 
 def _changed(entry: Entry, handled: Handled) -> bool:

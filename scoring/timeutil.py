@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 
 #: Epoch ms outside these bounds (1970 .. 9999) cannot be a real event time.
 MIN_MS = 0
@@ -37,8 +38,7 @@ def parse_ts(value: object) -> int:
             raise TimestampError(f"not ISO-8601: {value!r}") from exc
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise TimestampError(f"timestamp without UTC offset: {value!r}")
-        since = parsed - _EPOCH  # whole milliseconds, rounded down like ``// 1 ms``
-        ms = since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
+        ms = (parsed - _EPOCH) // _ONE_MS  # whole milliseconds, rounded down
         if not MIN_MS <= ms <= MAX_MS:
             raise TimestampError(f"timestamp out of range: {value!r}")
         return ms

@@ -41,8 +41,9 @@ class AllOf(Pattern):
         if known is not None and known.ts > event.ts:
             return []  # an older event of a value is not its latest
         latest[value] = event.evidence
-        newest = max(e.ts for e in latest.values())
-        if any(newest - e.ts > self.within_ms for e in latest.values()):
+        times = [e.ts for e in latest.values()]
+        newest = max(times)
+        if newest - min(times) > self.within_ms:  # some value's latest is too old
             state.latest = latest = {v: e for v, e in latest.items() if newest - e.ts <= self.within_ms}
         if len(latest) < len(self.values):
             return []

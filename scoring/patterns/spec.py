@@ -188,4 +188,7 @@ def _all_of(tests: list[tuple[str, Callable[[Any], bool]]]) -> Condition:
     if len(tests) == 1:
         ((name, test),) = tests
         return lambda fields: test(fields.get(name))
+    if len(tests) == 2:  # the common case, without all()'s generator (once per event)
+        (first, test_first), (second, test_second) = tests
+        return lambda fields: test_first(fields.get(first)) and test_second(fields.get(second))
     return lambda fields: all(test(fields.get(name)) for name, test in tests)

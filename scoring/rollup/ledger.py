@@ -68,32 +68,38 @@ class CustomerLedger:
 
     def record_activity(
         self, customer_id: str, ts: int, owner: Owner, cfg: RollupConfig
-    ) -> list[Output]:
-        """A behaviour event was accepted: keep the team's view of activity fresh."""
-        if self.activity_ts is not None and ts <= self.activity_ts:
-            return []
+    ) -> tuple[list[Output], int | None]:
+        """A behaviour event was accepted: keep the team's view of activity fresh.
+        Returns the team updates and, if it moved, :meth:`activity_recheck_at`."""
+        before = self.activity_ts
+        if before is not None and ts <= before:
+            return [], None
         self.activity_ts = ts
+        reported = self.reported
         if (
-            self.reported is not None
-            and self.reported[2] is not None
-            and ts - self.reported[2] < cfg.activity_report_ms
-            and self.reported[0] == team_of(owner)
-        ):
-            return []
-        return self._report(customer_id, owner)
+            reported is not None
+            and (told := reported[2]) is not None
+            and ts - told < cfg.activity_report_ms
+            and reported[0] == team_of(owner)
+        ):  # held back: a recheck is due from the first activity after the one told
+            moved = ts > told and (before is None or before <= told)
+            return [], int(told) + cfg.activity_window_ms if moved else None
+        return self._report(customer_id, owner), None  # all told: nothing to recheck
 
     def add_delta(
         self, delta: SignalDelta, record: dict[str, Any], owner: Owner, cfg: RollupConfig
     ) -> list[Output]:
-        """Count a delta; return the new score, alerts raised or retracted, team updates.
+        """Count a delta (``record``: its ``to_record``); return the new score, alerts
+        raised or retracted, team updates.
 
         ``owner`` is the customer's (directory first): its score and its team follow it,
         not the fields of the event that completed the delta, which only stamp the delta.
         """
-        entry = [delta.delta_id, delta.signal, delta.points, delta.ts]
+        delta_id = record["delta_id"]  # the delta's, hashed once (SignalDelta.delta_id)
+        entry = [delta_id, delta.signal, delta.points, delta.ts]
         insort(self.entries, entry, key=_entry_order)
         self._count_entry(entry, 1)
-        if self.last_delta is None or (delta.ts, delta.delta_id) > (
+        if self.last_delta is None or (delta.ts, delta_id) > (
             parse_ts(self.last_delta["ts"]), self.last_delta["delta_id"]
         ):  # the newest in event time, whatever order topics arrived in
             self.last_delta = record

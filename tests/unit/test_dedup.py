@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.dedup import SeenIds, id_hash
@@ -79,3 +79,21 @@ def test_packed_form_always_matches_the_ids(steps):
         seen.forget_before(newest - 5_000)
     assert seen.packed() == packed(list(seen.times.items()))
     assert SeenIds(seen.packed()) == seen
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(ops=st.lists(st.one_of(st.tuples(st.just("add"), st.integers(0, 50)),
+                              st.tuples(st.just("forget"), st.integers(0, 60))), max_size=60))
+def test_forgetting_matches_a_plain_list(ops: list[tuple[str, int]]) -> None:
+    """The cached front time (a shortcut in forget_before) forgets exactly what a scan would."""
+    seen, model = SeenIds(), []  # model: (hash, ts) in arrival order
+    for i, (op, ts) in enumerate(ops):
+        if op == "add":
+            seen.add(i, ts)
+            model.append((i, ts))
+        else:
+            while model and model[0][1] < ts:
+                model.pop(0)
+            seen.forget_before(ts)
+        assert list(seen.times.items()) == model
+        assert SeenIds(seen.packed()) == seen

@@ -485,10 +485,29 @@ def test_record_activity_reports(steps, reports):
     ledger = CustomerLedger()
     got = []
     for ts, team in steps:
-        outputs = ledger.record_activity("C1", ts, Owner(team, "east", "R1"), CFG)
+        outputs, _ = ledger.record_activity("C1", ts, Owner(team, "east", "R1"), CFG)
         customers = [o.value for o in outputs if o.value["kind"] == "customer"]
         got.append(customers[0]["activity_ts"] if customers else None)
     assert got == reports
+
+
+def test_record_activity_returns_the_recheck_when_it_moves():
+    ledger, owner = CustomerLedger(), Owner("T1", "east", "R1")
+    assert ledger.record_activity("C1", T, owner, CFG)[1] is None  # reported at once: nothing to recheck
+    assert ledger.record_activity("C1", T + 1, owner, CFG)[1] == T + CFG.activity_window_ms  # held back
+    assert ledger.record_activity("C1", T + 2, owner, CFG)[1] is None  # the same recheck
+    assert ledger.activity_recheck_at(CFG) == T + CFG.activity_window_ms
+
+
+@given(steps=st.lists(st.tuples(st.integers(-3 * H, 30 * H), st.sampled_from(["T1", "T2"])), max_size=12))
+def test_record_activity_returns_exactly_the_moved_recheck(steps):
+    """What it returns is activity_recheck_at after the call, when that differs from before it."""
+    ledger = CustomerLedger()
+    for offset, team in steps:
+        before = ledger.activity_recheck_at(CFG)
+        _, recheck = ledger.record_activity("C1", T + offset, Owner(team, "east", "R1"), CFG)
+        after = ledger.activity_recheck_at(CFG)
+        assert recheck == (after if after != before else None)
 
 
 def test_moving_teams_tells_the_old_team_first():
