@@ -195,7 +195,13 @@ class SignalProcessor:
 
     async def _write(self, snapshot: Snapshot) -> None:
         await asyncio.gather(*snapshot.acks)  # deltas are durable before the state that records them
-        await self.cache.write(snapshot.states)
+        # a partition at a time: batches run while each one's changelog is acknowledged
+        # (all at once held the event loop 10-25 ms at 1 000 ev/s)
+        by_partition: dict[int, list[tuple[int, bytes, bytes]]] = {}
+        for write in snapshot.states:
+            by_partition.setdefault(write[0], []).append(write)
+        for writes in list(by_partition.values()) or [[]]:  # an empty write still lets cold states go
+            await self.cache.write(writes)
         for tp, first, last in snapshot.offsets:
             self.edge.acknowledge(tp, first, last)
         metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
