@@ -63,10 +63,21 @@ def _category(frame: FrameType | None) -> str:
     return "other (asyncio, aiohttp, ...)"
 
 
+def _functions(frame: FrameType | None) -> set[str]:
+    """Every function on the stack (once each), as ``module-file:function``."""
+    seen = set()
+    while frame is not None:
+        code = frame.f_code
+        seen.add(f"{Path(code.co_filename).name}:{code.co_name}")
+        frame = frame.f_back
+    return seen
+
+
 def _run(path: Path) -> None:
     me = threading.get_ident()
     threads: Counter[str] = Counter()
     categories: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     samples = 0
     started = False
     while True:
@@ -84,11 +95,14 @@ def _run(path: Path) -> None:
             if ident != me:
                 threads[f"{names.get(ident, ident)} | {_frame_stack(frame)}"] += 1
                 categories[f"{names.get(ident, ident)} | {_category(frame)}"] += 1
+                for function in _functions(frame):
+                    inclusive[f"{names.get(ident, ident)} | {function}"] += 1
         samples += 1
         time.sleep(INTERVAL_S)
     path.write_bytes(orjson.dumps({
         "samples": samples, "seconds": time.monotonic() - began,
         "threads": threads.most_common(), "categories": categories.most_common(),
+        "inclusive": inclusive.most_common(),
     }))
 
 
@@ -107,6 +121,9 @@ def summarise(path: Path, top: int = 12) -> str:
         lines.append(f"thread {thread}: innermost frames (share of samples)")
         rows = [(k.split(" | ", 1)[1], c) for k, c in data["threads"] if k.split(" | ", 1)[0] == thread]
         lines += [f"  {c / n * 100:5.1f} %  {stack}" for stack, c in rows[:top]]
+        lines.append(f"thread {thread}: functions on the stack (inclusive share of samples)")
+        rows = [(k.split(" | ", 1)[1], c) for k, c in data.get("inclusive", []) if k.split(" | ", 1)[0] == thread]
+        lines += [f"  {c / n * 100:5.1f} %  {function}" for function, c in rows[:top * 4]]
     return "\n".join(lines)
 
 

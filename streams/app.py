@@ -13,6 +13,7 @@ import faust
 from streams.faust_ext import transport, versions, worker
 from streams.faust_ext import web as web_driver
 from streams.kafka.client import client_options
+from streams.kafka.partitioner import KeyHashPartitioner
 from streams.ops import log_limit
 from streams.settings import Settings
 
@@ -44,7 +45,7 @@ def create_app(settings: Settings) -> faust.App:
     versions.check()  # before any override is registered
     if not settings.bootstrap_servers:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is not set (use `credence run` for the embedded broker)")
-    transport.register(idempotence=settings.producer_idempotence)
+    transport.register(idempotence=settings.producer_idempotence, fetch_max_wait_ms=settings.fetch_max_wait_ms)
     web_driver.register()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     brokers = [f"{transport.SCHEME}://{s.strip()}" for s in settings.bootstrap_servers.split(",")]
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> faust.App:
         canonical_url=f"http://{settings.web_advertised_host or settings.web_host}:{settings.web_port}",
         web_in_thread=False,
         producer_acks=-1,
+        producer_partitioner=KeyHashPartitioner(),
         producer_max_request_size=8 * 1024 * 1024 + 65_536,  # the state changelog's max.message.bytes
         broker_commit_interval=1.0,
         broker_max_poll_records=settings.batch_max_events,

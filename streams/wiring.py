@@ -10,7 +10,7 @@ from streams.app import create_app
 from streams.faust_ext import restore
 from streams.kafka.publish import Publisher
 from streams.kafka.topics import OUTPUTS, Topics
-from streams.ops import lag, restore_watchdog, warm_up
+from streams.ops import gc_freeze, lag, restore_watchdog, warm_up
 from streams.processing import signal_processor, team_agent
 from streams.settings import Settings
 from streams.web import exposition, views
@@ -24,6 +24,7 @@ def build_app(settings: Settings) -> App:
     lag.register(app, topics.logical_name)
     restore_watchdog.register(app, settings.restore_stall_seconds)
     warm_up.register(app, (topics.cluster_name(name) for name in OUTPUTS))
+    gc_freeze.register(app)
     signal_processor.register(app, settings, topics, publisher)
     teams = team_agent.register(app, settings, topics, publisher)
     restore.register(app)  # after every table

@@ -2,7 +2,8 @@
 Faust's consumer runs its aiokafka consumer.
 
 * ``fetch_max_wait_ms``: Faust hard-codes 1 500 ms, which puts seconds of latency on
-  a lightly loaded partition; Credence waits at most :data:`FETCH_MAX_WAIT_MS`.
+  a lightly loaded partition; Credence waits at most :attr:`ConsumerThread.fetch_max_wait_ms`
+  (the setting ``fetch_max_wait_seconds``).
 * Seeks without the partitions a rebalance revoked meanwhile (aiokafka raises for them).
 * The cluster metadata refreshed after a rebalance until every subscribed topic is in it.
 * Changelog end offsets raised to a fetch's high watermark (the embedded broker's
@@ -36,7 +37,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from time import monotonic
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import aiokafka
 from aiokafka.structs import TopicPartition
@@ -45,7 +46,6 @@ from faust.types import TP
 
 from streams.faust_ext.access import refresh_metadata
 
-FETCH_MAX_WAIT_MS = 100
 #: how often a consumer whose subscribed topics are missing from its metadata asks again
 METADATA_RETRY_S = 1.0
 #: how long recovery waits for a fetch's high watermarks (see ConsumerThread._highwaters)
@@ -53,11 +53,13 @@ FETCHED_HIGHWATER_TIMEOUT_S = 5.0
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    #: set from Settings.fetch_max_wait_seconds when the app is built
+    fetch_max_wait_ms: ClassVar[int] = 20
     _metadata_refresh: asyncio.Task[None] | None = None
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start() to build the fetcher
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read by start() to build the fetcher
         return consumer
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:

@@ -291,9 +291,10 @@ def deliver_in_batches(app: AppT, topic: TopicT, handler: BatchHandler) -> None:
     app.topics.add(topic)
 
 
-def register(idempotence: bool) -> None:
+def register(idempotence: bool, fetch_max_wait_ms: int = ConsumerThread.fetch_max_wait_ms) -> None:
     """Register the ``credence://`` transport, and the recovery fix it needs
     (:func:`streams.faust_ext.recovery.install`)."""
     Producer.idempotence = idempotence
+    ConsumerThread.fetch_max_wait_ms = fetch_max_wait_ms
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
     recovery.install()

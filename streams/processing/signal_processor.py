@@ -195,7 +195,13 @@ class SignalProcessor:
 
     async def _write(self, snapshot: Snapshot) -> None:
         await asyncio.gather(*snapshot.acks)  # deltas are durable before the state that records them
-        await self.cache.write(snapshot.states)
+        # a partition at a time: batches run while each one's changelog is acknowledged
+        # (all at once held the event loop 10-25 ms at 1 000 ev/s)
+        by_partition: dict[int, list[tuple[int, bytes, bytes]]] = {}
+        for write in snapshot.states:
+            by_partition.setdefault(write[0], []).append(write)
+        for writes in list(by_partition.values()) or [[]]:  # an empty write still lets cold states go
+            await self.cache.write(writes)
         for tp, first, last in snapshot.offsets:
             self.edge.acknowledge(tp, first, last)
         metrics.RISK_INDEX_SIZE.set(len(self.engine.deadlines))
@@ -208,6 +214,12 @@ class SignalProcessor:
             await self.edge.crash(exc)
 
 
+#: the metrics' children, looked up once (``labels`` takes a lock per call)
+_EVENT_LATENCY = metrics.DELTA_LATENCY.labels("event")
+_INGEST_LATENCY = metrics.DELTA_LATENCY.labels("ingest")
+_DELTAS: dict[str, Any] = {}
+
+
 async def _send_deltas(publisher: Publisher, deltas: list[SignalDelta], ingest_ms: int | None) -> list[Awaitable[Any]]:
     futures = []
     for delta in deltas:
@@ -215,10 +227,13 @@ async def _send_deltas(publisher: Publisher, deltas: list[SignalDelta], ingest_m
         futures.append(
             await publisher.send(SIGNAL_DELTAS, delta.customer_id.encode(), orjson.dumps(delta.to_record(detected)))
         )
-        metrics.DELTAS.labels(delta.signal).inc()
-        metrics.DELTA_LATENCY.labels("event").observe(max(0, detected - delta.ts) / 1000)
+        counter = _DELTAS.get(delta.signal)
+        if counter is None:
+            counter = _DELTAS[delta.signal] = metrics.DELTAS.labels(delta.signal)
+        counter.inc()
+        _EVENT_LATENCY.observe(max(0, detected - delta.ts) / 1000)
         if ingest_ms is not None:
-            metrics.DELTA_LATENCY.labels("ingest").observe(max(0, detected - ingest_ms) / 1000)
+            _INGEST_LATENCY.observe(max(0, detected - ingest_ms) / 1000)
     return futures
 
 

@@ -329,6 +329,24 @@ def test_the_aiokafka_producer_is_the_one_faust_sends_with() -> None:
         transport.register(idempotence=False)
 
 
+def test_the_worker_consumer_waits_at_most_the_fetch_wait_set() -> None:
+    async def scenario() -> int:
+        app = faust.App("contract", broker=f"{transport.SCHEME}://127.0.0.1:1", autodiscover=False)
+        thread = app.consumer._thread  # a ConsumerThread, made with the consumer
+        created = thread._create_worker_consumer(app.transport)
+        try:
+            return int(created._fetch_max_wait_ms)
+        finally:
+            await created.stop()
+            thread.thread_loop.close()
+
+    transport.register(idempotence=False, fetch_max_wait_ms=7)
+    try:
+        assert asyncio.run(scenario()) == 7  # read by aiokafka's start() to build its fetcher
+    finally:
+        transport.register(idempotence=False)
+
+
 ALL_VIEWS_ON = {"debug": True, "web_router_enabled": True, "web_tables_enabled": True, "web_graph_enabled": True,
                 "web_metrics_enabled": True}
 

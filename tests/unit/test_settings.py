@@ -36,6 +36,7 @@ def test_defaults_without_environment() -> None:
         ({"CREDENCE_SECURITY_PROTOCOL": "SASL_SSL"}, "security_protocol", "SASL_SSL"),
         ({"CREDENCE_SESSION_TIMEOUT_SECONDS": "6"}, "session_timeout_seconds", 6.0),
         ({"CREDENCE_STATE_FLUSH_SECONDS": "2.5"}, "state_flush_seconds", 2.5),
+        ({"CREDENCE_FETCH_MAX_WAIT_SECONDS": "0.1"}, "fetch_max_wait_seconds", 0.1),
         ({"CREDENCE_STATE_CACHE_CUSTOMERS": "1000"}, "state_cache_customers", 1000),
         ({"CREDENCE_BATCH_MAX_EVENTS": "1"}, "batch_max_events", 1),
         ({"CREDENCE_MAX_EVENT_SKEW_SECONDS": "3600"}, "max_event_skew_seconds", 3600.0),

@@ -63,7 +63,7 @@ def test_importing_registers_nothing_and_build_app_registers_the_worker(tmp_path
         "apps_on_import": 0,
         "agents": ["streams.processing.team_agent.score_teams"],
         "tables": ["customer-signal-state", "team-state"],
-        "timers": ["consumer_lag_timer", "flush_state", "risk_timer", "team_clock"],
+        "timers": ["consumer_lag_timer", "flush_state", "risk_timer", "sweep_frozen", "team_clock"],
         "pages": ["/heatmap", "/heatmap.json", "/metrics", "/teams", "/teams/{team_id}",
                   "/teams/{team_id}/traceability.csv"],
         "sensors": ["RestoreWatchdog", "_RefreshAfterRebalance"],
