@@ -51,10 +51,14 @@ log = logging.getLogger(__name__)
 
 
 def source_topics(app: AppT) -> set[str]:
-    """Cluster names of every input topic: those delivered in batches and every agent's."""
+    """Cluster names of every input topic: those delivered in batches and every agent's,
+    but not the tables' changelogs (delivered in batches to be restored, never consumed
+    by the group: their committed offsets stay unset)."""
     topics = set(transport.Consumer.batch_handlers)
     for agent in app.agents.values():
         topics.update(getattr(agent.channel, "topics", None) or ())
+    for table in app.tables.values():
+        topics.difference_update(table.changelog_topic.topics)
     return topics
 
 
