@@ -13,7 +13,6 @@ import orjson
 from scoring.timeutil import MAX_MS as _MAX_MS
 from scoring.timeutil import MIN_MS as _MIN_MS
 from scoring.timeutil import TimestampError, parse_ts
-from scoring.typed_decode import TypedDecoder
 
 #: SPEC: messages over 64 KiB go to dead-letter.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -161,15 +160,11 @@ class RecordSchema:
     )
     #: the fields declared ``not_future``
     _event_times: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _typed: TypedDecoder = field(init=False, repr=False, compare=False)
-    _names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         checks = tuple((f.name, f.required, f.compile()) for f in self.fields)
         object.__setattr__(self, "_checks", checks)
         object.__setattr__(self, "_event_times", tuple(f.name for f in self.fields if f.not_future))
-        object.__setattr__(self, "_typed", TypedDecoder(self.topic, self.fields))
-        object.__setattr__(self, "_names", frozenset(f.name for f in self.fields))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -183,26 +178,12 @@ class RecordSchema:
         return cls(topic, tuple(FieldSpec.from_yaml(n, s) for n, s in spec.items()))
 
     def decode(self, raw: bytes | None, latest: int | None = None) -> dict[str, Any]:
-        """Parse and validate a raw message value: its declared fields, normalised.
+        """Parse and validate a raw message value; unknown fields are kept as they are.
 
-        Absent optional fields and explicit ``null`` are treated alike (omitted); unknown
-        fields are dropped (a rule may only name declared ones). With ``latest`` (epoch
-        ms: the wall clock plus the allowed skew), an event time after it is a
-        ``future_event``. A record the typed decoder (:mod:`scoring.typed_decode`) does
-        not take goes to :meth:`validate`, which gives the reason and detail.
+        Absent optional fields and explicit ``null`` are treated alike (omitted). With
+        ``latest`` (epoch ms: the wall clock plus the allowed skew), an event time after
+        it is a ``future_event``.
         """
-        if raw is None or len(raw) > MAX_MESSAGE_BYTES:
-            return self.validate(raw, latest)
-        doc = self._typed.decode(raw)
-        if doc is None:
-            names = self._names
-            return {name: value for name, value in self.validate(raw, latest).items() if name in names}
-        if latest is not None:
-            self._check_event_times(doc, latest)
-        return doc
-
-    def validate(self, raw: bytes | None, latest: int | None = None) -> dict[str, Any]:
-        """:meth:`decode`'s reference, field by field in Python; it keeps unknown fields."""
         if raw is None:
             raise InvalidEvent("missing_value", "message has no value")
         if len(raw) > MAX_MESSAGE_BYTES:
@@ -224,11 +205,8 @@ class RecordSchema:
             if checked is not value:  # normalised (lower case, epoch ms)
                 doc[name] = checked
         if latest is not None:
-            self._check_event_times(doc, latest)
+            for name in self._event_times:
+                ts = doc.get(name)
+                if ts is not None and ts > latest:
+                    raise InvalidEvent("future_event", f"{name}: {ts} is after {latest} (wall clock + skew)")
         return doc
-
-    def _check_event_times(self, doc: dict[str, Any], latest: int) -> None:
-        for name in self._event_times:
-            ts = doc.get(name)
-            if ts is not None and ts > latest:
-                raise InvalidEvent("future_event", f"{name}: {ts} is after {latest} (wall clock + skew)")
