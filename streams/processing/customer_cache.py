@@ -33,7 +33,8 @@ class PartitionedTable(Protocol):
 class CustomerCache:
     def __init__(self, table: PartitionedTable, capacity: int) -> None:
         self._table = table
-        self._capacity = capacity
+        #: decoded states kept beyond a write; changed ones stay until written
+        self.capacity = capacity
         self._states: OrderedDict[str, CustomerState | None] = OrderedDict()
         #: changed since the last snapshot -> its partition
         self._dirty: dict[str, int] = {}
@@ -92,7 +93,7 @@ class CustomerCache:
             customer_id = key.decode()
             if unwritten.get(customer_id) is raw:  # else a later snapshot encoded it again
                 del unwritten[customer_id]
-        excess = len(self._states) - self._capacity
+        excess = len(self._states) - self.capacity
         if excess > 0:
             leaving = list(itertools.islice((c for c in self._states if c not in self._dirty), excess))
             for customer_id in leaving:

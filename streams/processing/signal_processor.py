@@ -44,6 +44,7 @@ from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
+from streams.faust_ext.table_options import TABLE_OPTIONS
 from streams.kafka.dead_letters import send_dead_letter
 from streams.kafka.publish import Publisher
 from streams.kafka.table_writer import BulkTable
@@ -117,12 +118,24 @@ class SignalProcessor:
             await self._start_flush_if_due()
 
     async def _start_flush_if_due(self) -> None:
-        """Snapshot and start writing it, unless a write is still running (the next
-        snapshot then simply covers more batches)."""
+        """Snapshot and start writing it. While a write is still running the next
+        snapshot simply covers more batches, unless the cache has passed its bound: then
+        the batch loop waits for the write, which lets the written states go.
+
+        Catching up, batches keep the event loop busy and the write advances only
+        between them; without the wait every snapshot grew with the previous one's
+        write until the cache, the journal and the acknowledgements held nearly every
+        customer (7 GiB at a million customers, kept by the allocator after the peak).
+        """
         if self._failed or time.monotonic() - self._last_flush < self._flush_seconds:
             return
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.ensure_future(self._write_or_crash(await self._snapshot()))
+        if self._writing is not None and not self._writing.done():
+            if len(self.cache) <= self.cache.capacity:
+                return
+            await asyncio.shield(self._writing)
+            if self._failed:
+                return
+        self._writing = asyncio.ensure_future(self._write_or_crash(await self._snapshot()))
 
     async def flush_if_due(self) -> None:
         async with self._lock:
@@ -267,6 +280,7 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
         # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
         # the customer's capacity (scoring.customer) keeps it below this
         extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
+        options=dict(TABLE_OPTIONS),  # a copy: Faust's store pops keys from the mapping
     )
     cache = CustomerCache(BulkTable(app, state_table), settings.state_cache_customers)
     engine = SignalEngine(catalog, load_rules(settings), cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)

@@ -32,12 +32,14 @@ PARTITION = 2
 class Worker:
     """A processor over the stand-ins; ``journal`` holds table writes and acknowledgements in order."""
 
-    def __init__(self, cat: Catalog, cfg: SignalCatalogue, producer: StubProducer, flush_seconds: float = 3600) -> None:
+    def __init__(
+        self, cat: Catalog, cfg: SignalCatalogue, producer: StubProducer, flush_seconds: float = 3600, capacity: int = 100
+    ) -> None:
         self.producer = producer
         self.journal: list[tuple[Any, ...]] = []
         self.table = MemoryTable(self.journal)
         self.crashes: list[BaseException] = []
-        cache = CustomerCache(self.table, capacity=100)
+        cache = CustomerCache(self.table, capacity)
         edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash)
         self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge)
 
@@ -184,3 +186,30 @@ def test_a_later_batch_is_written_by_the_next_flush_only(
     assert worker.journal[-2:] == [("write", (CUSTOMER.encode(),)), ("ack", TP(PREFIX + QUOTES, PARTITION), 7, 7, True)]
     state = worker.state()
     assert state is not None and CustomerState.from_bytes(state).max_ts[QUOTES] == at(hours=3)
+
+
+def test_a_due_flush_waits_for_the_running_write_once_the_cache_is_past_its_bound(
+    cat: Catalog, cfg: SignalCatalogue, records: list[LogRecord]
+) -> None:
+    worker = Worker(cat, cfg, StubProducer(acknowledge=False), flush_seconds=0, capacity=2)
+    others = [record(QUOTES, key=f"c{i}", customer_id=f"c{i}", event_id=f"o{i}", ts=at(hours=2), dwell_seconds=300)
+              for i in range(3)]
+
+    async def scenario() -> None:
+        await worker.processor.deliver(fetch(records))  # due at once: a write starts, its sends unacknowledged
+        within = asyncio.ensure_future(worker.processor.deliver(fetch(others[:1], first_offset=7)))
+        await asyncio.wait_for(within, 5)  # two customers cached: the bound holds, no wait
+        past = asyncio.ensure_future(worker.processor.deliver(fetch(others[1:], first_offset=8)))
+        finished, _ = await asyncio.wait({past}, timeout=0.1)
+        assert not finished and worker.journal == []  # four customers cached: waits for the write
+        worker.producer.acknowledge_all()
+        await asyncio.wait_for(past, 5)
+        assert worker.journal[0] == ("write", (CUSTOMER.encode(),))
+        worker.producer.acknowledge_all()
+        await worker.processor.flush()
+
+    run(scenario)
+
+    assert worker.crashes == []
+    assert all(worker.state(f"c{i}") is not None for i in range(3))
+    assert len(worker.processor.cache) <= 2  # the written states went

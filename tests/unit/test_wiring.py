@@ -48,6 +48,9 @@ print(json.dumps({
     "pages": sorted(app.web.views),
     "sensors": sorted(type(sensor).__name__ for sensor in app.sensors),
     "batch_topics": sorted(transport.Consumer.batch_handlers),
+    "rocksdb": {name: [getattr(table.data.rocksdb_options, option) for option in (
+        "write_buffer_size", "max_write_buffer_number", "block_cache_size")] for name, table in app.tables.items()},
+    "producer_max_batch_size": app.conf.producer_max_batch_size,
 }))
 """
 
@@ -71,6 +74,9 @@ def test_importing_registers_nothing_and_build_app_registers_the_worker(tmp_path
         + [f"p.{name}" for name in sorted((
             "credence-risk-ticks", "customer-directory", "document-open", "forecast-outcome", "role-login",
             "rush-delivery", "sales-action", "stale-update"))],
+        # bounded memory per table partition (streams/faust_ext/table_options.py), big producer batches
+        "rocksdb": {"customer-signal-state": [32 << 20, 2, 8 << 20], "team-state": [32 << 20, 2, 8 << 20]},
+        "producer_max_batch_size": 512 * 1024,
     }
 
 
