@@ -44,7 +44,7 @@ from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
 from streams.faust_ext import transport
 from streams.faust_ext.access import partition_db
-from streams.faust_ext.table_options import TABLE_OPTIONS
+from streams.faust_ext.table_options import table_options
 from streams.kafka.dead_letters import send_dead_letter
 from streams.kafka.publish import Publisher
 from streams.kafka.table_writer import BulkTable
@@ -280,7 +280,7 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
         # a busy customer's value (its week of de-duplication memory) can pass Kafka's 1 MB;
         # the customer's capacity (scoring.customer) keeps it below this
         extra_topic_configs={"max.message.bytes": str(MAX_STATE_BYTES)},
-        options=dict(TABLE_OPTIONS),  # a copy: Faust's store pops keys from the mapping
+        options=table_options(),
     )
     cache = CustomerCache(BulkTable(app, state_table), settings.state_cache_customers)
     engine = SignalEngine(catalog, load_rules(settings), cache, settings.rollup, max_skew_ms=settings.max_event_skew_ms)

@@ -25,7 +25,7 @@ from scoring.rollup.records import Output, records_per_batch
 from scoring.rollup.team_rollup import TeamRollup, TeamStore
 from scoring.schema import InvalidEvent
 from scoring.timeutil import now_ms
-from streams.faust_ext.table_options import TABLE_OPTIONS
+from streams.faust_ext.table_options import table_options
 from streams.kafka.dead_letters import send_dead_letter
 from streams.kafka.publish import Publisher
 from streams.kafka.topics import Topics, catalog
@@ -69,7 +69,7 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
         partitions=catalog[TEAM_UPDATES].partitions,
         key_type=bytes,
         value_type=bytes,
-        options=dict(TABLE_OPTIONS),  # a copy: Faust's store pops keys from the mapping
+        options=table_options(),
     )
     store = TableTeamStore(app, table)
     rollup = TeamRollup(settings.rollup, store)
