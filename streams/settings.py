@@ -81,6 +81,9 @@ class Settings:
     #: is over, so the wait is most of an event's latency there (20 ms: p50 5 ms).
     #: On Kafka a longer wait (0.1-0.5) costs no latency and fewer idle fetches
     fetch_max_wait_seconds: float = 0.02
+    #: a new customer's first events wait one more fetch for a directory record written
+    #: with them (streams.processing.signal_processor): one fetch's time, once
+    wait_for_directory: bool = True
     #: idempotent producer; off on the embedded broker, which rejects it
     producer_idempotence: bool = False
     log_level: str = "WARNING"

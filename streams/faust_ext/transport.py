@@ -72,10 +72,11 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class BatchHandler(Protocol):
-    async def deliver(self, batch: Mapping[TP, Sequence[Record]]) -> None:
+    async def deliver(self, batch: Mapping[TP, Sequence[Record]]) -> Mapping[TP, Sequence[Record]] | None:
         """Process one fetch's records of batch topics (in offset order per partition) and
         acknowledge them with :meth:`Consumer.ack_offsets` once their effects are durable:
-        now or at a later flush."""
+        now or at a later flush. Returns the tails of partitions it did not process (to be
+        fetched again), if any."""
 
     async def flush(self) -> None:
         """Make every delivered record's effects durable and acknowledge it."""
@@ -215,7 +216,9 @@ class Consumer(faust_aiokafka.Consumer):
                 monitor.stream_inbound_time[tp] = now  # Faust's livelock check reads it
         for handler, by_tp in batches.items():
             # a batch is processed whole even if the fetcher is cancelled
-            await asyncio.shield(handler.deliver(by_tp))
+            held = await asyncio.shield(handler.deliver(by_tp))
+            if held:
+                await self._give_back(held.items())
 
     async def _hand_over(self, tp: TP, record: Record) -> bool:
         """Faust's callback for one record of a non-batch topic; ``False`` when a
@@ -244,7 +247,9 @@ class Consumer(faust_aiokafka.Consumer):
         after the rebalance that made the loop drop their records, but not always: the
         chaos test found a partition whose whole backlog had been fetched and dropped,
         position at its end, nothing committed, no seek to follow. Giving back every
-        partition makes a drop harmless whatever comes next; a later seek wins.
+        partition makes a drop harmless whatever comes next; a later seek wins. A batch
+        handler gives records back the same way (the signal processor holding a new
+        customer's events for one more fetch, for a directory record written with them).
         """
         fetched = {tp: (records[0].offset, records[-1].offset) for tp, records in undelivered if records}
         if not fetched:

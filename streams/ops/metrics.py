@@ -30,6 +30,10 @@ BATCH_SECONDS = Histogram(
     "Time to process one batch of input records, including delta acks and state writes.",
     buckets=_LATENCY_BUCKETS,
 )
+DIRECTORY_WAITS = Counter(
+    "credence_directory_waits_total",
+    "Partitions whose fetched records waited one more fetch for a new customer's directory record.",
+)
 ALERTS = Counter(
     "credence_procurement_alerts_total", "Procurement acceleration alerts raised."
 )

@@ -13,6 +13,7 @@ encoded form: the snapshot's while it is being written, then the table's.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -54,6 +55,21 @@ class CustomerCache:
             state = CustomerState.from_bytes(raw) if raw else None
             self._states[customer_id] = state
             return state
+
+    def known(self, key: bytes) -> bool:
+        """Whether the customer of this record key has a state (cached or written). A
+        state read from the table stays in the cache for the engine's :meth:`load`; one
+        that cannot be read counts as known: the engine meets it and dead-letters."""
+        customer_id = key.decode(errors="replace")
+        try:
+            return self._states[customer_id] is not None
+        except KeyError:
+            raw = self._table.get(self.partition, key)
+            if raw is None:
+                return False
+            with contextlib.suppress(Exception):
+                self._states[customer_id] = CustomerState.from_bytes(raw)
+            return True
 
     def save(self, state: CustomerState) -> None:
         self._states[state.customer_id] = state

@@ -17,6 +17,11 @@ may re-send a delta, with the same ``delta_id``, but never lose one or count an 
 twice. (Waiting for the broker inside the batch loop put 5-20 ms pauses on every delta
 behind a flush.)
 
+A new customer's events wait one fetch for its directory record
+(:meth:`SignalProcessor.held_for_the_directory`): Kafka orders nothing across topics, and
+a directory record written in the same produce request as the customer's first events
+can be fetched after them; their deltas would carry no team.
+
 A record (or risk tick) whose scoring raises is dead-lettered (``internal_error``) and its
 customer rolled back by the engine's bulkhead; the partition moves on. Only a failure
 to send or to write (the broker, the disk) stops the worker.
@@ -34,7 +39,14 @@ from typing import Any, cast
 import orjson
 from faust.types import TP, AppT
 
-from scoring.catalog import DOCUMENT_OPEN, RISK_TICKS, SIGNAL_DELTAS, TEAM_UPDATES
+from scoring.catalog import (
+    BEHAVIOUR_TOPICS,
+    DIRECTORY_TOPIC,
+    DOCUMENT_OPEN,
+    RISK_TICKS,
+    SIGNAL_DELTAS,
+    TEAM_UPDATES,
+)
 from scoring.customer import MAX_STATE_BYTES, CustomerState, Outcome
 from scoring.deadlines import DeadlineIndex
 from scoring.deltas import SignalDelta
@@ -83,11 +95,17 @@ class Snapshot:
 class SignalProcessor:
     """Scores fetched batches; see the module docstring for the order of durability."""
 
-    def __init__(self, engine: SignalEngine, cache: CustomerCache, flush_seconds: float, edge: Edge) -> None:
+    def __init__(
+        self, engine: SignalEngine, cache: CustomerCache, flush_seconds: float, edge: Edge, wait_for_directory: bool
+    ) -> None:
         self.engine = engine
         self.cache = cache
         self.edge = edge
         self._flush_seconds = flush_seconds
+        self._wait_for_directory = wait_for_directory
+        #: per partition: the last offset fetched when records were last held back; those
+        #: up to it are not held again
+        self._waited: dict[TP, int] = {}
         self._lock = asyncio.Lock()  # a flush must not interleave with a batch
         #: delivered records whose effects are not durable yet, per partition and batch
         #: (first and last offset), and what they sent
@@ -102,8 +120,13 @@ class SignalProcessor:
         #: table): released at the next snapshot, once that write is done
         self.written_alerts: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
-    async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> None:
+    async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> dict[TP, Sequence[transport.Record]]:
         async with self._lock:
+            held = self.held_for_the_directory(batch) if self._wait_for_directory else {}
+            if held:
+                metrics.DIRECTORY_WAITS.inc(len(held))
+                batch = {tp: records[: len(records) - len(held.get(tp, ()))] for tp, records in batch.items()}
+                batch = {tp: records for tp, records in batch.items() if records}
             try:
                 with metrics.BATCH_SECONDS.time():
                     await self._process(batch)
@@ -116,6 +139,39 @@ class SignalProcessor:
                 raise
             self._unflushed += [(tp, records[0].offset, records[-1].offset) for tp, records in batch.items()]
             await self._start_flush_if_due()
+            return held
+
+    def held_for_the_directory(
+        self, batch: Mapping[TP, Sequence[transport.Record]]
+    ) -> dict[TP, Sequence[transport.Record]]:
+        """The partitions' tails to fetch again, from the first behaviour event of a
+        customer with no state and no directory record in this fetch.
+
+        The records held are fetched again by a request sent once this fetch has been
+        processed, long after the broker appended the rest of the produce request that
+        carried them: a directory record written with them comes by then, and
+        :func:`in_time_order` puts it first. Records are held once, so this costs a
+        partition one more fetch per fetch with new customers (a fetch's time of latency
+        for them and the records behind them), and nothing once customers are known.
+        It is Kafka Streams' task idling (``max.task.idle.ms``) for the case that idling
+        leaves open: records written together, so the fetch that returns the events
+        cannot know of the directory record yet.
+        """
+        logical_name = self.edge.logical_name
+        directory = {r.key for tp, records in batch.items() if logical_name(tp.topic) == DIRECTORY_TOPIC for r in records}
+        held: dict[TP, Sequence[transport.Record]] = {}
+        for tp, records in batch.items():
+            waited = self._waited.get(tp, -1)
+            if records[-1].offset <= waited or logical_name(tp.topic) not in BEHAVIOUR_TOPICS:
+                continue
+            self.cache.partition = tp.partition
+            for i, record in enumerate(records):
+                key = record.key
+                if record.offset > waited and key and key not in directory and not self.cache.known(key):
+                    held[tp] = records[i:]
+                    self._waited[tp] = records[-1].offset
+                    break
+        return held
 
     async def _start_flush_if_due(self) -> None:
         """Snapshot and start writing it. While a write is still running the next
@@ -288,9 +344,8 @@ def register(app: AppT, settings: Settings, topics: Topics, publisher: Publisher
     def acknowledge(tp: TP, first: int, last: int) -> None:
         cast(transport.Consumer, app.consumer).ack_offsets(tp, first, last)
 
-    processor = SignalProcessor(
-        engine, cache, settings.state_flush_seconds, Edge(publisher, topics.logical_name, acknowledge, app.crash)
-    )
+    edge = Edge(publisher, topics.logical_name, acknowledge, app.crash)
+    processor = SignalProcessor(engine, cache, settings.state_flush_seconds, edge, settings.wait_for_directory)
     transport.deliver_in_batches(app, topics.signal_inputs, processor)
 
     @app.timer(settings.state_flush_seconds)

@@ -1,11 +1,12 @@
 """Ownership on a live worker: a team's traceability list holds every delta of its
 customers, whether their directory records came before their behaviour events or after.
 
-"Before" means written before: Kafka orders nothing across topics, and a consumer may
-fetch records produced in the same moment to two topics in either order (produced in one
-go with their events, the directory records were applied after some of them in about
-one run in three). Within one fetch the processor merges by record timestamp
-(``tests/unit/test_fetch_order.py``)."""
+Kafka orders nothing across topics: a consumer may fetch records produced in the same
+request to two topics in either order. Within one fetch the processor merges by record
+timestamp (``tests/unit/test_fetch_order.py``); a new customer's events wait one more
+fetch for a directory record written with them (``CREDENCE_WAIT_FOR_DIRECTORY``). Without
+that wait, the directory records produced in one go with the events were applied after
+some of them in about one run in three of the full suite."""
 
 from __future__ import annotations
 
@@ -75,11 +76,25 @@ def test_deltas_of_customers_whose_directory_record_came_first_are_stamped_and_l
     assert sorted(r[1] for r in rows) == CUSTOMERS
 
 
+def test_a_directory_record_produced_with_the_first_events_stamps_their_deltas(deployment: Deployment) -> None:
+    worker, boundary = started(deployment)
+    for round_ in range(3):  # new customers each round (the race is rare on an idle machine)
+        customers = [f"{c}-r{round_}" for c in CUSTOMERS]
+        deployment.produce([r for c in customers for r in (directory(c), *decision_chain(c, boundary))])
+        expected = len(CUSTOMERS) * (round_ + 1)
+        deltas = [r for _, r in deployment.consume_until(["signal-deltas"], lambda rs, n=expected: len(rs) >= n)]
+        assert len(deltas) == expected, deltas
+        assert {d["team_id"] for d in deltas} == {TEAM}, [(d["customer_id"], d["team_id"]) for d in deltas]
+    assert worker.alive, worker.log_tail()
+
+
 def test_deltas_that_fired_before_the_directory_record_follow_the_customer(deployment: Deployment) -> None:
     worker, boundary = started(deployment)
     deployment.produce([r for c in CUSTOMERS for r in decision_chain(c, boundary)])
-    deltas = consume_deltas(deployment)
+    deltas = consume_deltas(deployment)  # each exactly once
     assert {d["team_id"] for d in deltas} == {None}  # stamped as they fired: no owner yet
+    # new customers: their events waited a fetch for a directory record (none came)
+    assert worker.metric_value("credence_directory_waits_total") > 0
     deployment.produce([directory(c) for c in CUSTOMERS])
     rows = wait_for_listed(worker, {d["delta_id"] for d in deltas})
     assert sorted(r[1] for r in rows) == CUSTOMERS

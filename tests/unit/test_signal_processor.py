@@ -33,7 +33,8 @@ class Worker:
     """A processor over the stand-ins; ``journal`` holds table writes and acknowledgements in order."""
 
     def __init__(
-        self, cat: Catalog, cfg: SignalCatalogue, producer: StubProducer, flush_seconds: float = 3600, capacity: int = 100
+        self, cat: Catalog, cfg: SignalCatalogue, producer: StubProducer, flush_seconds: float = 3600, capacity: int = 100,
+        wait_for_directory: bool = False,
     ) -> None:
         self.producer = producer
         self.journal: list[tuple[Any, ...]] = []
@@ -41,7 +42,7 @@ class Worker:
         self.crashes: list[BaseException] = []
         cache = CustomerCache(self.table, capacity)
         edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash)
-        self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge)
+        self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge, wait_for_directory)
 
     def _acknowledge(self, tp: TP, first: int, last: int) -> None:
         self.journal.append(("ack", tp, first, last, self.producer.all_acknowledged()))
@@ -213,3 +214,59 @@ def test_a_due_flush_waits_for_the_running_write_once_the_cache_is_past_its_boun
     assert worker.crashes == []
     assert all(worker.state(f"c{i}") is not None for i in range(3))
     assert len(worker.processor.cache) <= 2  # the written states went
+
+
+def test_a_new_customers_events_wait_one_fetch_for_a_directory_record_written_with_them(
+    cat: Catalog, cfg: SignalCatalogue
+) -> None:
+    """The events came in a fetch before their directory record: held once, they are
+    fetched again with it, which goes first, and their delta carries its team."""
+    owner = record(DIRECTORY_TOPIC, ts=at(hours=-1), team_id="T1")
+    quotes = [record(QUOTES, event_id=f"q{i}", ts=at(hours=i), dwell_seconds=300) for i in range(3)]
+    worker = Worker(cat, cfg, StubProducer(), wait_for_directory=True)
+    returned: list[dict[TP, list[int]]] = []
+
+    async def deliver(batch: dict[TP, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        held = await worker.processor.deliver(batch)
+        returned.append({tp: [r.offset for r in records] for tp, records in held.items()})
+
+    async def scenario() -> None:
+        await deliver(fetch(quotes, first_offset=1))
+        assert worker.producer.sent == []
+        await deliver(fetch([owner, *quotes]))  # fetched again, the directory record with them
+        await worker.processor.flush()
+
+    run(scenario)
+
+    assert returned == [{TP(PREFIX + QUOTES, PARTITION): [1, 2, 3]}, {}]
+    assert [(d["signal"], d["team_id"]) for d in worker.producer.values(SIGNAL_DELTAS)] == [("high_intent", "T1")]
+    # only what was processed is acknowledged: the held records with their second delivery
+    assert [entry[1:4] for entry in worker.journal if entry[0] == "ack"] == [
+        (TP(PREFIX + DIRECTORY_TOPIC, PARTITION), 0, 0), (TP(PREFIX + QUOTES, PARTITION), 1, 3)]
+
+
+def test_records_are_held_once_and_never_for_a_customer_with_a_state_or_a_directory_record(
+    cat: Catalog, cfg: SignalCatalogue
+) -> None:
+    """Held records come back without a directory record: processed (the customer may
+    have none). Later records of a known customer, or of a new one whose directory
+    record is in the same fetch, are not held; a new customer's later record is."""
+    first = record(QUOTES, event_id="q0", ts=at(hours=0), dwell_seconds=300)
+    known = record(QUOTES, event_id="q1", ts=at(hours=1), dwell_seconds=300)
+    owner = record(DIRECTORY_TOPIC, key="C2", customer_id="C2", ts=at(hours=1), team_id="T2")
+    other = record(QUOTES, key="C2", customer_id="C2", event_id="q2", ts=at(hours=2), dwell_seconds=300)
+    stranger = record(QUOTES, key="C3", customer_id="C3", event_id="q3", ts=at(hours=3), dwell_seconds=300)
+    worker = Worker(cat, cfg, StubProducer(), wait_for_directory=True)
+
+    async def scenario() -> list[list[int]]:
+        returned = []
+        for batch in (fetch([first]), fetch([first]), fetch([owner, known, other], first_offset=0),
+                      fetch([stranger], first_offset=3)):
+            held = await worker.processor.deliver(batch)
+            returned.append([r.offset for records in held.values() for r in records])
+        return returned
+
+    returned = asyncio.run(scenario())
+
+    assert returned == [[0], [], [], [3]]
+    assert sorted(worker.processor.cache.known(c.encode()) for c in ("C1", "C2", "C3")) == [False, True, True]
