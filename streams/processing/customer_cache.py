@@ -35,7 +35,7 @@ class CustomerCache:
     def __init__(self, table: PartitionedTable, capacity: int) -> None:
         self._table = table
         #: decoded states kept beyond a write; changed ones stay until written
-        self.capacity = capacity
+        self._capacity = capacity
         self._states: OrderedDict[str, CustomerState | None] = OrderedDict()
         #: changed since the last snapshot -> its partition
         self._dirty: dict[str, int] = {}
@@ -109,12 +109,16 @@ class CustomerCache:
             customer_id = key.decode()
             if unwritten.get(customer_id) is raw:  # else a later snapshot encoded it again
                 del unwritten[customer_id]
-        excess = len(self._states) - self.capacity
+        excess = self.excess()
         if excess > 0:
             leaving = list(itertools.islice((c for c in self._states if c not in self._dirty), excess))
             for customer_id in leaving:
                 del self._states[customer_id]
                 self.journal.discard(customer_id)
+
+    def excess(self) -> int:
+        """Cached states beyond the capacity (a write lets that many clean ones go)."""
+        return len(self._states) - self._capacity
 
     def clear(self) -> None:
         """Forget every cached state (partitions moved: others may change them now)."""

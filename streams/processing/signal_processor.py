@@ -186,7 +186,7 @@ class SignalProcessor:
         if self._failed or time.monotonic() - self._last_flush < self._flush_seconds:
             return
         if self._writing is not None and not self._writing.done():
-            if len(self.cache) <= self.cache.capacity:
+            if self.cache.excess() <= 0:
                 return
             await asyncio.shield(self._writing)
             if self._failed:

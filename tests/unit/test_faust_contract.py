@@ -107,6 +107,58 @@ def test_a_batch_acknowledged_in_bulk_leaves_what_faust_acking_each_message_does
     asyncio.run(scenario())
 
 
+class HoldingHandler:
+    """A batch topic's handler that processes (acknowledges) offsets below ``HELD_FROM``
+    and, the first time it sees them, hands the rest back."""
+
+    HELD_FROM = 4
+
+    def __init__(self, consumer: transport.Consumer) -> None:
+        self.consumer = consumer
+        self.batches: list[dict[TP, list[int]]] = []
+
+    async def deliver(self, batch: Any) -> dict[TP, list[Any]]:
+        first_time = not self.batches
+        self.batches.append({tp: [r.offset for r in records] for tp, records in batch.items()})
+        held = {}
+        for tp, records in batch.items():
+            kept = [r for r in records if not first_time or r.offset < self.HELD_FROM]
+            if kept:
+                self.consumer.ack_offsets(tp, kept[0].offset, kept[-1].offset)
+            if len(kept) < len(records):
+                held[tp] = records[len(kept):]
+        return held
+
+    async def flush(self) -> None:
+        pass
+
+
+def test_records_a_batch_handler_hands_back_are_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal processor's wait for a directory record: records it hands back are
+    not lost (aiokafka's position goes back to the first of them) and Faust commits
+    nothing past them until they are processed."""
+    batch_tp = TP("signals", 0)
+
+    async def scenario() -> None:
+        async with worker(monkeypatch, nothing) as w:
+            monkeypatch.setattr(transport.Consumer, "batch_handlers", {})
+            handler = HoldingHandler(w.consumer)
+            transport.deliver_in_batches(w.app, w.app.topic(batch_tp.topic), handler)
+            await w.subscribe()  # the acknowledged topics, as Faust indexes them when it subscribes
+            await w.assign({batch_tp: 3})
+            async with fetching(w):
+                w.respond(*(record(batch_tp, o) for o in (3, 4, 5)))
+                await until(lambda: w.position(batch_tp) == 4, "the records handed back to be given back")
+                assert w.consumer._read_offset[batch_tp] == 4
+                assert commits(w.consumer, batch_tp) == [4]  # the record processed, not those held
+                w.respond(*(record(batch_tp, o) for o in (4, 5)))
+                await until(lambda: len(handler.batches) == 2, "the records handed back to be delivered again")
+            assert handler.batches == [{batch_tp: [3, 4, 5]}, {batch_tp: [4, 5]}]
+            assert commits(w.consumer, batch_tp) == [6]
+
+    asyncio.run(scenario())
+
+
 def test_a_rebalance_in_the_middle_of_a_fetch_gives_the_rest_back(monkeypatch: pytest.MonkeyPatch) -> None:
     """The generation changes while a fetch is delivered (Faust sets it on every
     assignment): the rest of the fetch is not delivered, and aiokafka's positions go
