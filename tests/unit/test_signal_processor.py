@@ -41,7 +41,10 @@ class Worker:
         self.table = MemoryTable(self.journal)
         self.crashes: list[BaseException] = []
         cache = CustomerCache(self.table, capacity)
-        edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash)
+        #: partition end offsets as the consumer would know them
+        self.ends: dict[TP, int] = {}
+        edge = Edge(publisher(producer), lambda name: name.removeprefix(PREFIX), self._acknowledge, self._crash,
+                    self.ends.get)
         self.processor = SignalProcessor(SignalEngine(cat, cfg, cache), cache, flush_seconds, edge, wait_for_directory)
 
     def _acknowledge(self, tp: TP, first: int, last: int) -> None:
@@ -270,3 +273,24 @@ def test_records_are_held_once_and_never_for_a_customer_with_a_state_or_a_direct
 
     assert returned == [[0], [], [], [3]]
     assert sorted(worker.processor.cache.known(c.encode()) for c in ("C1", "C2", "C3")) == [False, True, True]
+
+
+def test_a_fetch_below_the_partitions_end_is_not_held(cat: Catalog, cfg: SignalCatalogue) -> None:
+    """Catching up, a new customer's events were appended long ago, and so was anything
+    written with them: only a fetch that reached the partition's end holds records."""
+    quotes = [record(QUOTES, event_id=f"q{i}", ts=at(hours=i), dwell_seconds=300) for i in range(3)]
+    worker = Worker(cat, cfg, StubProducer(), wait_for_directory=True)
+    tp = TP(PREFIX + QUOTES, PARTITION)
+
+    async def scenario() -> list[dict[TP, Any]]:
+        worker.ends[tp] = 100  # 97 more records behind this fetch
+        behind = await worker.processor.deliver(fetch(quotes))
+        worker.ends[tp] = 4
+        at_end = await worker.processor.deliver(fetch([record(QUOTES, key="C2", customer_id="C2", event_id="x",
+                                                              ts=at(hours=3), dwell_seconds=300)], first_offset=3))
+        return [behind, at_end]
+
+    behind, at_end = asyncio.run(scenario())
+
+    assert behind == {} and [d["signal"] for d in worker.producer.values(SIGNAL_DELTAS)] == ["high_intent"]
+    assert [r.offset for r in at_end[tp]] == [3]
