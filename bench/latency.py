@@ -30,11 +30,10 @@ from bench.pipeline import (
 )
 from bench.workload import BEHAVIOUR_TOPICS, LATENCY, Workload
 from scoring.timeutil import parse_ts
+from streams.settings import Settings
 from tests.support.workers import Deployment, Worker
 
 LATENCY_METRIC = "credence_event_to_delta_seconds"
-
-
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -63,6 +62,8 @@ class LatencyResult:
     usage: Usage | None = None
     wall_s: float = 0.0  # production start to worker caught up (the usage interval)
     points: list[tuple[int, int, str]] = field(default_factory=list)  # (send ms, detected - send ms, signal)
+    #: the broker alone: (send ms, receive - send ms) of each probe record
+    probe: list[tuple[int, int]] = field(default_factory=list)
 
 
 async def _paced_produce(
@@ -115,15 +116,43 @@ async def _collect_deltas(
         await consumer.stop()
 
 
+async def _probe_broker(
+    bootstrap: str, topics: list[str], sent: dict[str, tuple[int, int]], out: list[tuple[int, int]],
+    stop: asyncio.Event,
+) -> None:
+    """The broker's share of the latency: a plain consumer of the same input partitions
+    as the worker (the worker's default fetch wait) timing each event from its send to
+    its arrival here, as ``(send ms, receive - send ms)``. If this rises through the
+    phase as the deltas' latency does, the broker is what slows down."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, fetch_max_wait_ms=Settings().fetch_max_wait_ms)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            received = now_ms()
+            for messages in batch.values():
+                for m in messages:
+                    sent_at = sent.get(orjson.loads(m.value or b"{}").get("event_id"), (None,))[0]
+                    if sent_at is not None:
+                        out.append((sent_at, received - sent_at))
+    finally:
+        await consumer.stop()
+
+
 async def _latency_run(
-    deployment: Deployment, worker: Worker, workload: Workload, rate: float, seconds: float, warmup_s: float
+    deployment: Deployment, worker: Worker, workload: Workload, rate: float, seconds: float, warmup_s: float,
+    probe_broker: bool,
 ) -> LatencyResult:
     sent: dict[str, tuple[int, int]] = {}  # event_id -> (send time ms, event ts ms)
     received: list[tuple[int, dict[str, Any]]] = []
     stop = asyncio.Event()
+    probed: list[tuple[int, int]] = []
     collector = asyncio.create_task(_collect_deltas(deployment.bootstrap, deployment.prefix, received, stop))
+    inputs = [deployment.prefix + t for t in BEHAVIOUR_TOPICS]
+    probe = asyncio.create_task(_probe_broker(deployment.bootstrap, inputs, sent, probed, stop)) if probe_broker else None
     try:
-        await asyncio.sleep(1.0)  # let the delta consumer connect and position itself
+        await asyncio.sleep(1.0)  # let the delta consumer and the probe connect and position themselves
         produced, took = await _paced_produce(deployment.bootstrap, deployment.prefix, workload, rate, seconds, sent)
         log(f"produced {produced} events in {took:.1f}s ({produced / took:.0f}/s); waiting for the worker")
         ended = time.monotonic()
@@ -152,9 +181,12 @@ async def _latency_run(
     finally:
         stop.set()
         await collector
+        if probe is not None:
+            await probe
     result = LatencyResult(seconds=took, rate=produced / took, produced=produced, worker_deltas=emitted,
                            catch_up_s=catch_up, warmup_s=warmup_s)
     first_send = min((at for at, _ in sent.values()), default=0)
+    result.probe = sorted(probed)
     result.histogram = {
         clock: promtext.buckets(samples, LATENCY_METRIC, clock=clock) for clock in ("event", "ingest")
     }
@@ -195,7 +227,8 @@ def run_latency(
         f"producing {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s")
     meter, began = UsageMeter([worker.proc.pid if worker.proc else None], broker.pid), time.monotonic()
     result = asyncio.run(_latency_run(
-        deployment, worker, workload, args.latency_rate, args.latency_seconds, args.latency_warmup_seconds
+        deployment, worker, workload, args.latency_rate, args.latency_seconds, args.latency_warmup_seconds,
+        args.probe_broker,
     ))
     result.usage, result.wall_s = meter.stop(), time.monotonic() - began
     worker.stop()

@@ -17,6 +17,7 @@ One run (about two minutes with the defaults on the embedded broker):
    ``--latency-seconds`` with event time = send time; event-to-delta percentiles from
    the ``signal-deltas`` records (the goal is judged after ``--latency-warmup-seconds``,
    a fresh worker's first seconds, which are shown apart) and from the worker's histogram;
+   with ``--probe-broker``, the same events' send -> fetch by a plain consumer (the broker's share);
 7. stops everything it started.
 
 It also runs the pure scoring core in process over the same events (no Kafka; ``--profile``
@@ -66,6 +67,17 @@ def ms(v: float) -> str:
 def pct_row(label: str, values: list[float]) -> str:
     return (f"  {label:<44} {ms(percentile(values, .5))} {ms(percentile(values, .95))} "
             f"{ms(percentile(values, .99))} {ms(values[-1] if values else math.nan)}  n={len(values)}")
+
+
+def by_fifth(points: list[tuple[int, float]], windows: int = 5) -> str:
+    """``p50/p99`` of latencies (ms) by fifth of the time their records were sent in;
+    ``points`` are ``(send ms, latency ms)`` in send order."""
+    start = points[0][0]
+    span = max(1.0, (points[-1][0] - start) / windows)
+    buckets: list[list[float]] = [[] for _ in range(windows)]
+    for sent_at, latency in points:
+        buckets[min(windows - 1, int((sent_at - start) / span))].append(latency)
+    return "  ".join(f"{percentile(sorted(b), .5):.0f}/{percentile(sorted(b), .99):.0f}" for b in buckets)
 
 
 def hist_row(label: str, cumulative: list[tuple[float, float]]) -> str:
@@ -172,14 +184,13 @@ def print_summary(
         if lat.timer_detected_ms:
             print(pct_row("  detected_at, risk fired by the 1 s timer", lat.timer_detected_ms))
         if lat.points:
-            start, windows = lat.points[0][0], 5
-            span = max(1.0, (lat.points[-1][0] - start) / windows)
-            buckets: list[list[float]] = [[] for _ in range(windows)]
-            for sent_at, latency, _ in lat.points:
-                buckets[min(windows - 1, int((sent_at - start) / span))].append(latency)
-            parts = [f"{percentile(sorted(b), .5):.0f}/{percentile(sorted(b), .99):.0f}" for b in buckets]
-            print(f"  p50/p99 detected_at - send (ms) by fifth of the send period: {'  '.join(parts)}"
-                  f"  (rising = the worker falls behind)")
+            print(f"  p50/p99 detected_at - send (ms) by fifth of the send period: "
+                  f"{by_fifth([(at, ms) for at, ms, _ in lat.points])}  (rising = the worker falls behind)")
+        if lat.probe:
+            print(pct_row("broker alone: send -> a plain consumer's fetch", sorted(ms for _, ms in lat.probe))
+                  + "  every event, the worker's partitions and fetch wait")
+            print(f"  p50/p99 broker alone (ms) by fifth of the send period: {by_fifth(lat.probe)}"
+                  f"  (rising with the deltas' = the broker slows down)")
         print(hist_row(f"worker histogram {LATENCY_METRIC}{{clock=event}}", lat.histogram.get("event", [])))
         print(hist_row("worker histogram ...{clock=ingest} (broker ts)", lat.histogram.get("ingest", [])))
         print("  (histogram: the bucket (5/10/25/50/100/250/500 ms, 1/2.5/5/10/30/60 s) holding each percentile;\n"
@@ -216,6 +227,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="events/s in the latency phase")
     parser.add_argument("--latency-warmup-seconds", type=float, default=5.0,
                         help="first seconds of the latency phase reported apart from the steady state (default 5)")
+    parser.add_argument("--probe-broker", action="store_true",
+                        help="latency phase: a plain consumer of the worker's input partitions times each event's "
+                             "send -> fetch, the broker's share (its fetches load the broker too)")
     parser.add_argument("--skip", action="append", default=[], choices=("raw", "pipeline", "core", "latency"),
                         help="skip a phase (repeatable)")
     parser.add_argument("--peer", choices=("quix", "none"), default="quix",
