@@ -46,10 +46,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def _replay_log(path: str, rules_file: str | None, now: int | None, heatmap_at: int | None = None) -> ReplayResult:
     from scoring.catalog import load_catalog
     from scoring.replay import read_log, replay
+    from streams.ops.gc_freeze import batch_collections
 
     settings = settings_or_exit()
     rules = rules_or_exit(settings, rules_file)
-    with open(path, "rb") as log:
+    with open(path, "rb") as log, batch_collections():
         # a replay "at" --now bounds event times by it, as a live worker by its wall clock
         return replay(
             read_log(log), load_catalog(), rules, now=now,

@@ -17,6 +17,7 @@ from scoring.rulediff import RulesDiff, Scoring, diff
 from scoring.signal_catalogue import SignalCatalogue
 from scoring.timeutil import now_ms
 from streams.cli.arguments import rules_or_exit, settings_or_exit, time_arg
+from streams.ops.gc_freeze import batch_collections
 from streams.settings import Settings
 
 #: the topics replay reads: a dry run scores what a worker would consume
@@ -64,7 +65,8 @@ def report(
         load_catalog(), now=now, rollup=settings.rollup_for(current),
         wall_clock=now if now is not None else now_ms(), max_skew_ms=settings.max_event_skew_ms,
     )
-    result = diff(*scoring.score_both(records, current, draft))
+    with batch_collections():
+        result = diff(*scoring.score_both(records, current, draft))
     return orjson.dumps(result.to_json()).decode() + "\n" if as_json else render(result)
 
 

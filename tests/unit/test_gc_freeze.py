@@ -46,3 +46,15 @@ def test_the_sweep_collects_a_frozen_cycle_that_became_garbage(freezing: None) -
     gc_freeze.sweep()
     assert alive() is None
     assert gc.get_freeze_count() > 0  # what survived the sweep is frozen again
+
+
+def test_batch_collections_collect_young_objects_less_often_and_leave_the_collector_as_it_was() -> None:
+    before = gc.get_threshold()
+    with gc_freeze.batch_collections():
+        assert gc.get_threshold() == (gc_freeze.BATCH_YOUNG_THRESHOLD, *before[1:])
+        survivors = [[i] for i in range(1_000)]
+        gc.collect()
+        assert gc.get_freeze_count() >= len(survivors)  # as in a worker
+    assert gc.get_threshold() == before
+    assert gc_freeze.freeze_survivors not in gc.callbacks
+    assert gc.get_freeze_count() == 0
