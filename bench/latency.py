@@ -94,16 +94,17 @@ async def _paced_produce(
         await producer.stop()
 
 
-async def _collect_deltas(
-    bootstrap: str, prefix: str, out: list[tuple[int, dict[str, Any]]], stop: asyncio.Event
+async def _collect(
+    bootstrap: str, topics: list[str], fetch_wait_ms: int, out: list[tuple[int, dict[str, Any]]], stop: asyncio.Event
 ) -> None:
+    """Read ``topics`` from the start until ``stop``: ``(receive ms, value)`` per record."""
     consumer = AIOKafkaConsumer(
-        prefix + "signal-deltas",
+        *topics,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=fetch_wait_ms,
     )
     await consumer.start()
     try:
@@ -116,30 +117,6 @@ async def _collect_deltas(
         await consumer.stop()
 
 
-async def _probe_broker(
-    bootstrap: str, topics: list[str], sent: dict[str, tuple[int, int]], out: list[tuple[int, int]],
-    stop: asyncio.Event,
-) -> None:
-    """The broker's share of the latency: a plain consumer of the same input partitions
-    as the worker (the worker's default fetch wait) timing each event from its send to
-    its arrival here, as ``(send ms, receive - send ms)``. If this rises through the
-    phase as the deltas' latency does, the broker is what slows down."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False, fetch_max_wait_ms=Settings().fetch_max_wait_ms)
-    await consumer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100)
-            received = now_ms()
-            for messages in batch.values():
-                for m in messages:
-                    sent_at = sent.get(orjson.loads(m.value or b"{}").get("event_id"), (None,))[0]
-                    if sent_at is not None:
-                        out.append((sent_at, received - sent_at))
-    finally:
-        await consumer.stop()
-
-
 async def _latency_run(
     deployment: Deployment, worker: Worker, workload: Workload, rate: float, seconds: float, warmup_s: float,
     probe_broker: bool,
@@ -147,10 +124,13 @@ async def _latency_run(
     sent: dict[str, tuple[int, int]] = {}  # event_id -> (send time ms, event ts ms)
     received: list[tuple[int, dict[str, Any]]] = []
     stop = asyncio.Event()
-    probed: list[tuple[int, int]] = []
-    collector = asyncio.create_task(_collect_deltas(deployment.bootstrap, deployment.prefix, received, stop))
-    inputs = [deployment.prefix + t for t in BEHAVIOUR_TOPICS]
-    probe = asyncio.create_task(_probe_broker(deployment.bootstrap, inputs, sent, probed, stop)) if probe_broker else None
+    probed: list[tuple[int, dict[str, Any]]] = []  # the input events as a plain consumer fetched them
+    collector = asyncio.create_task(_collect(deployment.bootstrap, [deployment.prefix + "signal-deltas"], 50,
+                                             received, stop))
+    probe = None
+    if probe_broker:  # the broker's share: a plain consumer of the worker's input partitions, its fetch wait
+        inputs = [deployment.prefix + t for t in BEHAVIOUR_TOPICS]
+        probe = asyncio.create_task(_collect(deployment.bootstrap, inputs, Settings().fetch_max_wait_ms, probed, stop))
     try:
         await asyncio.sleep(1.0)  # let the delta consumer and the probe connect and position themselves
         produced, took = await _paced_produce(deployment.bootstrap, deployment.prefix, workload, rate, seconds, sent)
@@ -186,7 +166,8 @@ async def _latency_run(
     result = LatencyResult(seconds=took, rate=produced / took, produced=produced, worker_deltas=emitted,
                            catch_up_s=catch_up, warmup_s=warmup_s)
     first_send = min((at for at, _ in sent.values()), default=0)
-    result.probe = sorted(probed)
+    result.probe = sorted((sent[v["event_id"]][0], at - sent[v["event_id"]][0]) for at, v in probed
+                          if v.get("event_id") in sent)
     result.histogram = {
         clock: promtext.buckets(samples, LATENCY_METRIC, clock=clock) for clock in ("event", "ingest")
     }
