@@ -124,12 +124,12 @@ class SignalProcessor:
 
     async def deliver(self, batch: Mapping[TP, Sequence[transport.Record]]) -> dict[TP, Sequence[transport.Record]]:
         async with self._lock:
-            held = self.held_for_the_directory(batch) if self._wait_for_directory else {}
-            if held:
-                metrics.DIRECTORY_WAITS.inc(len(held))
-                batch = {tp: records[: len(records) - len(held.get(tp, ()))] for tp, records in batch.items()}
-                batch = {tp: records for tp, records in batch.items() if records}
+            held: dict[TP, Sequence[transport.Record]] = {}
             try:
+                if self._wait_for_directory and (held := self.held_for_the_directory(batch)):
+                    metrics.DIRECTORY_WAITS.inc(len(held))
+                    batch = {tp: records[: len(records) - len(held.get(tp, ()))] for tp, records in batch.items()}
+                    batch = {tp: records for tp, records in batch.items() if records}
                 with metrics.BATCH_SECONDS.time():
                     await self._process(batch)
             except BaseException as exc:
