@@ -13,7 +13,6 @@ encoded form: the snapshot's while it is being written, then the table's.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -51,25 +50,26 @@ class CustomerCache:
             self._states.move_to_end(customer_id)
             return self._states[customer_id]
         except KeyError:
-            raw = self._table.get(self.partition, customer_id.encode())
-            state = CustomerState.from_bytes(raw) if raw else None
-            self._states[customer_id] = state
-            return state
+            return self._read(customer_id)
 
     def known(self, key: bytes) -> bool:
-        """Whether the customer of this record key has a state (cached or written). A
-        state read from the table stays in the cache for the engine's :meth:`load`; one
-        that cannot be read counts as known: the engine meets it and dead-letters."""
+        """Whether the customer of this record key has a state (cached or written). What
+        the table holds stays in the cache for the engine's :meth:`load`; a state that
+        cannot be read counts as known: the engine meets it and dead-letters."""
         customer_id = key.decode(errors="replace")
         try:
             return self._states[customer_id] is not None
         except KeyError:
-            raw = self._table.get(self.partition, key)
-            if raw is None:
-                return False
-            with contextlib.suppress(Exception):
-                self._states[customer_id] = CustomerState.from_bytes(raw)
-            return True
+            try:
+                return self._read(customer_id) is not None
+            except Exception:
+                return True
+
+    def _read(self, customer_id: str) -> CustomerState | None:
+        """The customer's state from the table, kept in the cache (``None``: none yet)."""
+        raw = self._table.get(self.partition, customer_id.encode())
+        state = self._states[customer_id] = CustomerState.from_bytes(raw) if raw else None
+        return state
 
     def save(self, state: CustomerState) -> None:
         self._states[state.customer_id] = state

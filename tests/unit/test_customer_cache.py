@@ -148,6 +148,23 @@ def test_a_miss_reads_the_partition_database_once(store: Store) -> None:
     assert cache.load("c2") is None  # ...until evicted: the cache is the owner's view
 
 
+def test_known_reads_the_partition_database_once_for_the_engine_and_counts_an_unreadable_state(
+    store: Store,
+) -> None:
+    """The signal processor asks before holding a record for the directory: a written
+    state is known (and then loaded from memory), an absent one is not, and one that
+    cannot be decoded is (the engine meets it and dead-letters the record)."""
+    db = store._db_for_partition(3)
+    db[b"c1"] = CustomerState("c1", max_ts={"role-login": 7}).to_bytes()
+    db[b"bad"] = b"\xc1 not a state"
+    cache, _ = make_cache(store)
+    cache.partition = 3
+    assert [cache.known(k) for k in (b"c1", b"c2", b"bad")] == [True, False, True]
+    del db[b"c1"]
+    state = cache.load("c1")  # served from memory
+    assert state is not None and state.max_ts == {"role-login": 7}
+
+
 def test_flush_writes_each_changed_customer_once_to_its_partition(store: Store) -> None:
     cache, producer = make_cache(store)
     changed(cache, "c1", 0, "t-a")
