@@ -103,6 +103,10 @@ class Journal:
         self._size -= len(entries)
         return entries
 
+    def held(self, customer_id: str) -> int:
+        """Entries held for one customer."""
+        return len(self._entries.get(customer_id, ()))
+
     def customers(self) -> list[str]:
         return list(self._entries)
 

@@ -105,15 +105,18 @@ def run(records: list[LogRecord], cfg: SignalCatalogue) -> tuple[SignalEngine, l
 
 @pytest.mark.parametrize("fault", list(POISONS))
 @pytest.mark.parametrize(
-    "checkpoint_entries", [1, 4, 10_000], ids=["checkpoint every save", "checkpoint then journal", "journal only"]
+    "checkpoint_entries, customer_entries",
+    [(1, 10_000), (4, 10_000), (10_000, 10_000), (10_000, 2)],
+    ids=["checkpoint every save", "checkpoint then journal", "journal only", "checkpoint per customer"],
 )
 def test_a_poison_record_is_dead_lettered_and_leaves_no_trace(
-    fault: str, checkpoint_entries: int, cfg: SignalCatalogue, request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    fault: str, checkpoint_entries: int, customer_entries: int, cfg: SignalCatalogue,
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clean_engine, clean = run(log(None), cfg)  # before the fault: the reference run
     detail = request.getfixturevalue(fault)
     monkeypatch.setattr(DictStore, "CHECKPOINT_ENTRIES", checkpoint_entries)
+    monkeypatch.setattr(DictStore, "CUSTOMER_ENTRIES", customer_entries)
     poison = POISONS[fault]
 
     engine, handled = run(log(poison), cfg)
