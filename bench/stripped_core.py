@@ -3,10 +3,10 @@ beside the real core on the same events (``python -m bench.stripped_core``).
 
 This is not Credence and nothing imports it. It answers one question of issue #14 (is
 "core >= 50 % of the raw consumer" a matter of trimming?): decode with orjson, check
-the type and length of the fields it reads and the message key, de-duplicate by a
-blake2b hash per customer and topic, and run the three event-driven rules of the
-default catalogue (quote streak, role chain, first contract) as hard-coded Python,
-hashing a delta id for each firing. It leaves out everything else the core does: the
+the type and length of the fields it reads and the message key, parse event times with
+the core's ``parse_ts``, de-duplicate by a blake2b hash per customer and topic, and run
+the three event-driven rules of the default catalogue (quote streak, role chain, first
+contract) as hard-coded Python, hashing a delta id for each firing. It leaves out everything else the core does: the
 risk timer, the 30-day ledger, alerts and team updates, owners, capacity bounds, the
 bulkhead's journal and checkpoints, and the catalogue's rules as data. Its deltas of
 those three signals must equal the core's (it prints both).
@@ -19,13 +19,13 @@ import hashlib
 import re
 import time
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from bench.core import run_core
 from bench.workload import THROUGHPUT, Workload, generate
+from scoring.timeutil import parse_ts
 
 _DAY_MS = 86_400_000
 _CONTRACT = re.compile(r"[A-Za-z0-9._/:#-]{1,128}")
@@ -38,12 +38,6 @@ _REQUIRED = {
     "rush-delivery": (),
     "stale-update": ("opportunity_id", "kind"),
 }
-
-
-def _epoch_ms(value: Any) -> int:
-    if value.__class__ is int:
-        return int(value)
-    return int(datetime.fromisoformat(value).timestamp() * 1000)
 
 
 def _strings_fit(doc: dict[str, Any], names: tuple[str, ...], required: bool = False) -> bool:
@@ -72,7 +66,7 @@ def run_stripped(events: list[tuple[str, bytes, bytes]]) -> tuple[float, Counter
             or not _strings_fit(doc, _REQUIRED[topic], required=True)
         ):
             continue
-        ts = _epoch_ms(doc["ts"])
+        ts = parse_ts(doc["ts"])  # the core's own, exact to the millisecond
         state = states.get(customer_id)
         if state is None:
             state = states[customer_id] = {"seen": {}, "streak": [], "roles": {}, "contracts": set()}
