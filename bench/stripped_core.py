@@ -25,9 +25,9 @@ import orjson
 
 from bench.core import run_core
 from bench.workload import THROUGHPUT, Workload, generate
+from scoring.config import DAY_MS
 from scoring.timeutil import parse_ts
 
-_DAY_MS = 86_400_000
 _CONTRACT = re.compile(r"[A-Za-z0-9._/:#-]{1,128}")
 _ROLES = frozenset({"procurement", "technical", "legal"})
 _OPTIONAL = ("ip", "source", "team_id", "region", "rep_id", "opportunity_id", "contract_id")
@@ -84,7 +84,7 @@ def run_stripped(events: list[tuple[str, bytes, bytes]]) -> tuple[float, Counter
                 streak = state["streak"]
                 if dwell > 120:
                     streak.append((event_id, ts))
-                    while ts - streak[0][1] > 7 * _DAY_MS:
+                    while ts - streak[0][1] > 7 * DAY_MS:
                         streak.pop(0)
                     if len(streak) == 3:
                         fired = ("high_intent", [e for e, _ in streak])
@@ -96,7 +96,7 @@ def run_stripped(events: list[tuple[str, bytes, bytes]]) -> tuple[float, Counter
             if role in _ROLES:
                 roles = state["roles"]
                 roles[role] = (event_id, ts)
-                for stale in [r for r, (_, at) in roles.items() if ts - at > 14 * _DAY_MS]:
+                for stale in [r for r, (_, at) in roles.items() if ts - at > 14 * DAY_MS]:
                     del roles[stale]
                 if len(roles) == 3:
                     fired = ("decision_chain", [e for e, _ in roles.values()])
